@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns so callers can branch on them.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write found another revision; someone else acted.
+	ErrConflict = errors.New("conflict: state changed concurrently")
+	// ErrActiveDeployment: a deployment is already active for this app.
+	ErrActiveDeployment = errors.New("a deployment is already active")
+)
+
+// Store is everything bluegreen persists. Every method is safe for
+// concurrent use. Implementations: sqlite.Store, postgres.Store.
+type Store interface {
+	// LoadRoute returns the stored route table, or ErrNotFound if none was saved.
+	LoadRoute(ctx context.Context, app string) (Route, error)
+	// SaveRoute stores the route table (last writer wins; the router is the only writer).
+	SaveRoute(ctx context.Context, app string, r Route) error
+
+	// LoadSlots returns what each slot runs; slots never saved are absent.
+	LoadSlots(ctx context.Context, app string) ([]SlotState, error)
+	// SaveSlot stores what one slot runs (upsert by app and slot).
+	SaveSlot(ctx context.Context, app string, s SlotState) error
+
+	// CreateDeployment inserts d (ID, Rev, CreatedAt, UpdatedAt are set on
+	// return) and its first event. It returns ErrActiveDeployment, wrapped
+	// with the active deployment's ID, if one is active for d.App.
+	CreateDeployment(ctx context.Context, d *Deployment, first Event) error
+	// Transition writes d if its stored Rev equals d.Rev, appends ev (which
+	// may be the zero Event to append nothing), and increments d.Rev on
+	// success. A stale Rev gives ErrConflict and writes nothing.
+	Transition(ctx context.Context, d *Deployment, ev Event) error
+	// GetDeployment returns one deployment, or ErrNotFound.
+	GetDeployment(ctx context.Context, id int64) (Deployment, error)
+	// ActiveDeployment returns the app's active deployment, or ErrNotFound.
+	ActiveDeployment(ctx context.Context, app string) (Deployment, error)
+	// ListDeployments returns the newest deployments first, at most limit.
+	ListDeployments(ctx context.Context, app string, limit int) ([]Deployment, error)
+	// Events returns a deployment's events, oldest first.
+	Events(ctx context.Context, deploymentID int64) ([]Event, error)
+
+	Close() error
+}
+
+// Route is the persisted route table.
+type Route struct {
+	Live    string         `json:"live"`    // "blue" or "green"
+	Weights map[string]int `json:"weights"` // percent per slot, sums to 100
+	// UpdatedAt is set by SaveRoute.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SlotState is what one slot runs.
+type SlotState struct {
+	Slot    string `json:"slot"`
+	Version string `json:"version"` // "" when nothing was ever deployed there
+	// State: running, stopped (scaled down), starting.
+	State string `json:"state"`
+	// Instances is the driver's own record (pids, ports, pod names), opaque here.
+	Instances json.RawMessage `json:"instances,omitempty"`
+	// StopAt: when the warm old release is to be scaled down (zero: not scheduled).
+	StopAt    time.Time `json:"stop_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Deployment is one attempt to take a release from idle to live.
+// Phase names are owned by package deploy; the store treats them as text
+// but knows which ones are terminal (Active == false).
+type Deployment struct {
+	ID  int64  `json:"id"`
+	App string `json:"app"`
+	// Kind: "deploy" (a new release) or "rollback" (back to the previous
+	// release after a deployment succeeded).
+	Kind        string `json:"kind"`
+	Version     string `json:"version"`      // release being deployed
+	Slot        string `json:"slot"`         // slot it is deployed into (the idle one at start)
+	FromVersion string `json:"from_version"` // release live when it started ("" on first deploy)
+	Strategy    string `json:"strategy"`
+	Phase       string `json:"phase"`
+	// Active is false once Phase is terminal; the store enforces at most one
+	// active deployment per app.
+	Active bool `json:"active"`
+	// Paused holds the phase a paused deployment resumes into ("" if not paused).
+	Paused string `json:"paused,omitempty"`
+	Step   int    `json:"step"`   // strategy step index
+	Weight int    `json:"weight"` // percent of production traffic on Slot
+	// Deadline: when the current phase or step ends (zero: none). Persisted
+	// so timers survive a restart.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// TrafficMoved latches once any production traffic reached Slot.
+	TrafficMoved bool   `json:"traffic_moved"`
+	Reason       string `json:"reason,omitempty"` // why the last transition happened
+	// Data holds controller-owned detail (analysis, check reports), opaque here.
+	Data      json.RawMessage `json:"data,omitempty"`
+	Rev       int64           `json:"rev"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	EndedAt   time.Time       `json:"ended_at,omitzero"`
+}
+
+// Event is one entry of a deployment's log: a phase change or a notable fact.
+type Event struct {
+	ID           int64     `json:"id"`
+	DeploymentID int64     `json:"deployment_id"`
+	Time         time.Time `json:"time"`
+	Phase        string    `json:"phase"`
+	Reason       string    `json:"reason"`
+	// Data: numbers behind the event (weights, counts, analysis), JSON object.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// IsZero reports whether ev is the zero Event (Transition appends nothing).
+func (ev Event) IsZero() bool { return ev.Phase == "" && ev.Reason == "" && len(ev.Data) == 0 }
