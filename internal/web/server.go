@@ -1,0 +1,137 @@
+package web
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+)
+
+// maxBody bounds every request body the admin API reads.
+const maxBody = 1 << 20
+
+// Options configure the admin handler.
+type Options struct {
+	Backend Backend
+	// Token is the admin bearer token; it must not be empty.
+	Token string
+	// Metrics serves /metrics; nil leaves it out.
+	Metrics http.Handler
+	// MetricsAuth requires the token for /metrics too.
+	MetricsAuth bool
+	Logger      *slog.Logger
+}
+
+type handler struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns the admin handler: API, events, dashboard and metrics.
+func New(opts Options) (http.Handler, error) {
+	if opts.Token == "" {
+		return nil, errors.New("admin api: empty token; run `bluegreen init` or set admin_token_file")
+	}
+	if opts.Backend == nil {
+		return nil, errors.New("admin api: no backend")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{opts: opts, log: log}
+	mux := http.NewServeMux()
+	api := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, h.auth(fn)) }
+	api("GET /api/v1/status", h.status)
+	api("POST /api/v1/route", h.route)
+	api("POST /api/v1/deployments", h.deploy)
+	api("GET /api/v1/deployments", h.deployments)
+	api("GET /api/v1/deployments/{id}", h.deployment)
+	api("POST /api/v1/deployments/current/{action}", h.act)
+	api("POST /api/v1/rollback", h.rollback)
+	api("GET /api/v1/events", h.events)
+	mux.Handle("/api/", h.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	}))
+	if opts.Metrics != nil {
+		if opts.MetricsAuth {
+			mux.Handle("GET /metrics", h.auth(opts.Metrics.ServeHTTP))
+		} else {
+			mux.Handle("GET /metrics", opts.Metrics)
+		}
+	}
+	mux.HandleFunc("GET /{$}", h.dashboard)
+	return mux, nil
+}
+
+// auth requires "Authorization: Bearer <token>", compared in constant time.
+func (h *handler) auth(next http.HandlerFunc) http.Handler {
+	want := []byte(h.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong admin token: send Authorization: Bearer <token from admin_token_file>"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client may be gone; nothing else to do
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// statusOf maps an error from the backend to an HTTP status by its sentinel.
+func statusOf(err error) int {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrActiveDeployment), errors.Is(err, store.ErrConflict), errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code == http.StatusInternalServerError {
+		h.log.Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, code, err)
+}
+
+// decode reads a JSON body strictly: unknown fields are an error.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return err
+		}
+		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
+	}
+	return nil
+}
