@@ -1,0 +1,208 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Config is one bluegreen.yaml: one app, its listeners, driver, health
+// checks, routing, release strategy, checks, analysis, migrations and
+// notifications.
+//
+// Path-valued fields (State, AdminTokenFile, Routing.PreviewHeader.ValueFile,
+// Migrations.Dir, Driver.Process.Dir, Driver.Process.LogDir) hold the value
+// as written (raw). Use the accessors (StatePath, AdminTokenPath,
+// PreviewSecretPath, MigrationsDir, ProcessDir, LogDir) for the path resolved
+// against Dir, the config file's directory. A relative path is always
+// relative to the config file, wherever the value came from (file, env,
+// flag).
+type Config struct {
+	// Dir is the absolute directory of the config file; relative paths are
+	// resolved against it. Empty for a Config built in code: paths then
+	// resolve against the working directory.
+	Dir string `yaml:"-"`
+	// File is the config file's name as given to Load or Parse.
+	File string `yaml:"-"`
+
+	App            string `yaml:"app"`
+	Listen         string `yaml:"listen"`
+	PreviewListen  string `yaml:"preview_listen"` // empty: no preview listener
+	AdminListen    string `yaml:"admin_listen"`
+	State          string `yaml:"state"` // SQLite file, or postgres://…
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// MetricsAuth, when true, makes /metrics require the admin token.
+	MetricsAuth bool `yaml:"metrics_auth"`
+
+	Driver         Driver     `yaml:"driver"`
+	Health         Health     `yaml:"health"`
+	Routing        Routing    `yaml:"routing"`
+	Strategy       Strategy   `yaml:"strategy"`
+	BakeTime       Duration   `yaml:"bake_time"`
+	ScaleDownDelay Duration   `yaml:"scale_down_delay"`
+	Checks         []Check    `yaml:"checks"`
+	Analysis       Analysis   `yaml:"analysis"`
+	Migrations     Migrations `yaml:"migrations"`
+	// Releases says what each release (by version label) needs from the
+	// schema.
+	Releases map[string]Release `yaml:"releases"`
+	Notify   []Notify           `yaml:"notify"`
+
+	// src knows where each key came from, for errors found after decoding.
+	src *source
+}
+
+// DriverKind selects how releases run.
+type DriverKind string
+
+// The driver kinds.
+const (
+	DriverProcess    DriverKind = "process"
+	DriverStatic     DriverKind = "static"
+	DriverKubernetes DriverKind = "kubernetes"
+)
+
+// Driver is the `driver` section.
+type Driver struct {
+	Kind    DriverKind    `yaml:"kind"`
+	Process ProcessDriver `yaml:"process"`
+	Static  StaticDriver  `yaml:"static"`
+}
+
+// ProcessDriver runs each instance of a release as a local process.
+type ProcessDriver struct {
+	// Command is argv; {port}, {slot} and {version} are replaced per
+	// instance. ${VAR} and ${VAR:-default} are expanded at load.
+	Command []string `yaml:"command"`
+	// Env is added to each instance's environment; values are expanded at
+	// load like Command.
+	Env         map[string]string `yaml:"env"`
+	Instances   int               `yaml:"instances"`
+	StopTimeout Duration          `yaml:"stop_timeout"`
+	// Dir is the working directory of the processes (raw; see ProcessDir).
+	Dir string `yaml:"dir"`
+	// LogDir receives one log file per instance (raw; see LogDir).
+	LogDir string `yaml:"log_dir"`
+}
+
+// StaticDriver lists backends that run elsewhere; bluegreen only routes.
+// Each entry is host:port.
+type StaticDriver struct {
+	Blue  []string `yaml:"blue"`
+	Green []string `yaml:"green"`
+}
+
+// Health is the `health` section: active checks on every instance.
+type Health struct {
+	Path               string   `yaml:"path"`
+	Interval           Duration `yaml:"interval"`
+	Timeout            Duration `yaml:"timeout"`
+	HealthyThreshold   int      `yaml:"healthy_threshold"`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold"`
+	// ReadyTimeout bounds the waiting_ready phase.
+	ReadyTimeout Duration `yaml:"ready_timeout"`
+}
+
+// Routing is the `routing` section.
+type Routing struct {
+	// DrainTimeout is how long in-flight requests and streams on a slot that
+	// loses traffic may run before they are cancelled.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	Sticky       Sticky   `yaml:"sticky"`
+	// MCPSessions pins Mcp-Session-Id to the slot that issued it.
+	MCPSessions   bool          `yaml:"mcp_sessions"`
+	PreviewHeader PreviewHeader `yaml:"preview_header"`
+}
+
+// Sticky pins a client to a slot with a cookie. An empty Cookie turns
+// stickiness off.
+type Sticky struct {
+	Cookie string   `yaml:"cookie"`
+	TTL    Duration `yaml:"ttl"`
+}
+
+// PreviewHeader lets a request on the production listener reach the idle
+// slot when it carries header Name with the secret in ValueFile. An empty
+// Name turns it off.
+type PreviewHeader struct {
+	Name      string `yaml:"name"`
+	ValueFile string `yaml:"value_file"` // raw; see PreviewSecretPath
+}
+
+// Analysis is the `analysis` section.
+type Analysis struct {
+	Interval       Duration       `yaml:"interval"`
+	MinRequests    int            `yaml:"min_requests"`
+	Rules          []Rule         `yaml:"rules"`
+	OnInconclusive OnInconclusive `yaml:"on_inconclusive"`
+}
+
+// OnInconclusive says what happens when analysis has no verdict for too
+// long.
+type OnInconclusive string
+
+// The on_inconclusive values.
+const (
+	InconclusivePause  OnInconclusive = "pause"
+	InconclusiveExtend OnInconclusive = "extend"
+	InconclusiveFail   OnInconclusive = "fail"
+)
+
+// Migrations is the `migrations` section.
+type Migrations struct {
+	Dir string `yaml:"dir"` // raw; see MigrationsDir
+	// DatabaseURL is postgres://…, postgresql://… or sqlite:path; empty
+	// when the app has no migrations. ${VAR} is expanded at load.
+	DatabaseURL string `yaml:"database_url"`
+}
+
+// Release is what one release needs from the schema.
+type Release struct {
+	Requires []string `yaml:"requires"`
+}
+
+// Notify is one notification target.
+type Notify struct {
+	// Webhook receives each event as JSON (with a Slack-compatible text
+	// field). ${VAR} is expanded at load.
+	Webhook string `yaml:"webhook"`
+}
+
+// Path resolves p against the config file's directory. Absolute paths
+// and URLs with a scheme (postgres://) are returned unchanged.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
+		return p
+	}
+	if c.Dir == "" {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// StateIsPostgres reports whether state lives in PostgreSQL.
+func (c *Config) StateIsPostgres() bool { return isPostgresURL(c.State) }
+
+// StatePath is the SQLite state file resolved against Dir, or the
+// postgres:// URL unchanged.
+func (c *Config) StatePath() string { return c.Path(c.State) }
+
+// AdminTokenPath is admin_token_file resolved against Dir.
+func (c *Config) AdminTokenPath() string { return c.Path(c.AdminTokenFile) }
+
+// PreviewSecretPath is routing.preview_header.value_file resolved against
+// Dir.
+func (c *Config) PreviewSecretPath() string { return c.Path(c.Routing.PreviewHeader.ValueFile) }
+
+// MigrationsDir is migrations.dir resolved against Dir.
+func (c *Config) MigrationsDir() string { return c.Path(c.Migrations.Dir) }
+
+// ProcessDir is driver.process.dir resolved against Dir: the working
+// directory of the release processes.
+func (c *Config) ProcessDir() string { return c.Path(c.Driver.Process.Dir) }
+
+// LogDir is driver.process.log_dir resolved against Dir.
+func (c *Config) LogDir() string { return c.Path(c.Driver.Process.LogDir) }
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}

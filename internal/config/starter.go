@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Starter is a commented bluegreen.yaml for `bluegreen init`: every key
+// with its default and a one-line comment. It uses the static driver (blue
+// on 127.0.0.1:3001, green on 127.0.0.1:3002) with the process driver's
+// lines commented out, and one HTTP check on /health.
+func Starter(app string) string {
+	name := app
+	if !validApp(app) {
+		name = fmt.Sprintf("%q", app)
+	}
+	return strings.Replace(starterText, "@APP@", name, 1)
+}
+
+const starterText = `# bluegreen.yaml: how bluegreen releases this app.
+# Durations are Go durations (500ms, 2s, 1m); percentages are written 10%.
+# Relative paths are relative to this file's directory.
+
+app: @APP@                         # the service under management
+listen: 127.0.0.1:8080             # production traffic
+preview_listen: 127.0.0.1:8081     # always reaches the idle slot (for tests); "" turns it off
+admin_listen: 127.0.0.1:9090       # admin API, dashboard and /metrics
+state: .bluegreen/state.db         # SQLite file, or postgres://… for shared state
+admin_token_file: .bluegreen/admin.token   # bearer token of the admin API
+metrics_auth: false                # true: /metrics needs the admin token too
+
+driver:
+  kind: static                     # process | static | kubernetes
+  static:                          # releases run elsewhere; bluegreen only routes
+    blue: ["127.0.0.1:3001"]       # host:port of each blue instance
+    green: ["127.0.0.1:3002"]      # host:port of each green instance
+  # To let bluegreen run the release itself, set kind: process and fill in:
+  # process:
+  #   command: ["./bin/app", "--listen", "127.0.0.1:{port}"]  # {port} {slot} {version}
+  #   env: { DATABASE_URL: "${DATABASE_URL}" }  # ${VAR} and ${VAR:-default} are expanded
+  #   instances: 2                 # processes per slot
+  #   stop_timeout: 30s            # SIGTERM, then SIGKILL after this
+  #   dir: .                       # working directory of the processes
+  #   log_dir: .bluegreen/logs     # one log file per instance
+
+health:
+  path: /health                    # answered 2xx by a healthy instance
+  interval: 1s                     # time between active checks
+  timeout: 2s                      # one check's deadline
+  healthy_threshold: 2             # passes in a row to be healthy
+  unhealthy_threshold: 3           # failures in a row to be unhealthy
+  ready_timeout: 60s               # how long a new release may take to become healthy
+
+routing:
+  drain_timeout: 30s               # in-flight requests and streams on a slot that loses traffic
+  sticky: { cookie: bg_slot, ttl: 1h }   # keep a client on one slot during a shift; cookie "" turns it off
+  mcp_sessions: true               # pin Mcp-Session-Id to the slot that issued it
+  preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }  # header + secret reach the idle slot
+
+strategy: linear 10% every 3m      # all-at-once | linear N% every D | canary N% for D
+bake_time: 5m                      # 100% on the new slot, still analysed, before success
+scale_down_delay: 30m              # old slot kept warm for instant rollback
+
+checks:                            # run against the idle slot through the preview route
+  - name: health
+    slot: idle                     # idle | live | both
+    timeout: 10s                   # per attempt
+    retries: 0                     # extra attempts when it fails
+    http: { method: GET, path: /health, expect: { status: 200 }, max_latency: 0s }  # 0s: no latency limit
+  # - name: tools
+  #   mcp: { path: /mcp, tools_list: { min: 1, compare_with_live: breaking-fails }, call: { tool: search, arguments: { q: test } } }
+  # - name: widget
+  #   browser: { path: /widget-test, wait_for: "window.openai !== undefined" }
+  # - name: suite
+  #   command: ["npx", "playwright", "test"]   # gets TEST_URL of the preview route
+
+analysis:
+  interval: 30s                    # how long each traffic step is measured
+  min_requests: 50                 # fewer requests: inconclusive, never a silent pass
+  rules:                           # new slot against limits and against the live slot
+    - { metric: error_rate, max: 1%, max_ratio_to_live: 2 }
+    - { metric: latency_p99, max_ratio_to_live: 1.5 }
+  on_inconclusive: pause           # pause | extend | fail
+
+migrations:
+  dir: migrations                  # NNNN_name/expand.sql, contract.sql, ...
+  database_url: ""                 # postgres://…, sqlite:path or ${DATABASE_URL}; "" means no migrations
+
+releases: {}                       # what each release needs from the schema, such as
+#   v2: { requires: [0007_split_address] }
+
+notify: []                         # webhooks that receive each event as JSON, such as
+#   - webhook: https://hooks.example.com/deploys
+`
