@@ -18,7 +18,12 @@ var (
 )
 
 // Store is everything bluegreen persists. Every method is safe for
-// concurrent use. Implementations: sqlite.Store, postgres.Store.
+// concurrent use. Implementations: sqlite.Store, postgres.Store; both pass
+// storetest.Run.
+//
+// Times come back in UTC, cut to the microsecond; the zero time is stored
+// as "none". JSON fields (Data, Instances) must be valid JSON or empty, and
+// come back equal in meaning (PostgreSQL may change spacing and key order).
 type Store interface {
 	// LoadRoute returns the stored route table, or ErrNotFound if none was saved.
 	LoadRoute(ctx context.Context, app string) (Route, error)
@@ -35,16 +40,21 @@ type Store interface {
 	// with the active deployment's ID, if one is active for d.App.
 	CreateDeployment(ctx context.Context, d *Deployment, first Event) error
 	// Transition writes d if its stored Rev equals d.Rev, appends ev (which
-	// may be the zero Event to append nothing), and increments d.Rev on
-	// success. A stale Rev gives ErrConflict and writes nothing.
+	// may be the zero Event to append nothing), and increments d.Rev and
+	// sets d.UpdatedAt on success. App and CreatedAt are never changed.
+	// A stale Rev gives ErrConflict, an unknown ID ErrNotFound, and making
+	// d active while another deployment of the app is active
+	// ErrActiveDeployment; none of them writes anything.
 	Transition(ctx context.Context, d *Deployment, ev Event) error
 	// GetDeployment returns one deployment, or ErrNotFound.
 	GetDeployment(ctx context.Context, id int64) (Deployment, error)
 	// ActiveDeployment returns the app's active deployment, or ErrNotFound.
 	ActiveDeployment(ctx context.Context, app string) (Deployment, error)
-	// ListDeployments returns the newest deployments first, at most limit.
+	// ListDeployments returns the newest deployments first, at most limit
+	// (limit <= 0: all).
 	ListDeployments(ctx context.Context, app string, limit int) ([]Deployment, error)
-	// Events returns a deployment's events, oldest first.
+	// Events returns a deployment's events, oldest first (an unknown
+	// deployment has none).
 	Events(ctx context.Context, deploymentID int64) ([]Event, error)
 
 	Close() error
@@ -110,7 +120,7 @@ type Deployment struct {
 type Event struct {
 	ID           int64     `json:"id"`
 	DeploymentID int64     `json:"deployment_id"`
-	Time         time.Time `json:"time"`
+	Time         time.Time `json:"time"` // zero: the store sets the write time
 	Phase        string    `json:"phase"`
 	Reason       string    `json:"reason"`
 	// Data: numbers behind the event (weights, counts, analysis), JSON object.

@@ -1,0 +1,64 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+)
+
+// insertEvent appends ev to deployment id's log inside tx; the zero Event
+// appends nothing. data is ev.Data already checked by jsonArg. A zero
+// ev.Time becomes at, the write time.
+func insertEvent(ctx context.Context, tx *sql.Tx, id int64, ev store.Event, data any, at time.Time) error {
+	if ev.IsZero() {
+		return nil
+	}
+	when := ev.Time
+	if when.IsZero() {
+		when = at
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO bluegreen_events (deployment_id, time, phase, reason, data) VALUES (?, ?, ?, ?, ?)`,
+		id, formatTime(when), ev.Phase, ev.Reason, data)
+	if err != nil {
+		return fmt.Errorf("append event %s: %w", ev.Phase, err)
+	}
+	return nil
+}
+
+// Events returns deployment id's events, oldest (first written) first; an
+// unknown deployment has none.
+func (s *Store) Events(ctx context.Context, id int64) (evs []store.Event, err error) {
+	rows, err := s.r.QueryContext(ctx, `
+SELECT id, deployment_id, time, phase, reason, data
+FROM bluegreen_events WHERE deployment_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
+	}
+	defer func() {
+		if cerr := rows.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("list events of deployment %d: %w", id, cerr)
+		}
+	}()
+	for rows.Next() {
+		var (
+			ev         store.Event
+			when, data sql.NullString
+		)
+		if err := rows.Scan(&ev.ID, &ev.DeploymentID, &when, &ev.Phase, &ev.Reason, &data); err != nil {
+			return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
+		}
+		if ev.Time, err = parseTime(when); err != nil {
+			return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
+		}
+		ev.Data = rawJSON(data)
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
+	}
+	return evs, nil
+}
