@@ -1,0 +1,30 @@
+// Package router is bluegreen's data plane: it sends every request to an
+// instance of the blue or the green slot and switches between them without
+// dropping a request.
+//
+// Main flow of a production request (Router.Production):
+//
+//  1. Load the route table (one atomic pointer load; SetTable swaps it).
+//  2. Choose the slot: the preview header with the right secret picks the
+//     idle slot (the header is always stripped); otherwise a sticky cookie
+//     naming a slot that still has weight; otherwise a weighted random pick,
+//     pinned with Set-Cookie when sticky sessions are on.
+//  3. Register the request on the slot's current drain epoch, then hand it
+//     to the slot's httputil.ReverseProxy. Its RoundTripper picks a healthy
+//     instance round-robin, retries an idempotent request once on another
+//     instance when the attempt fails before response headers, and feeds
+//     proxy errors into the instance's health.Counter (passive checks).
+//  4. Record requests_total{slot,code} and request_duration_seconds{slot}.
+//
+// The preview handler (Router.Preview) always serves the idle slot.
+//
+// When SetTable takes all production traffic away from a slot, the slot's
+// in-flight production requests and streams keep running; after
+// Options.DrainTimeout those that started before the switch are cancelled
+// with a cause that is logged. Regaining traffic before the deadline cancels
+// the pending drain.
+//
+// Router.Run runs one active health check loop (package health) per
+// instance; unhealthy instances leave rotation and come back after the
+// healthy threshold. A slot with no healthy instance answers 503 at once.
+package router

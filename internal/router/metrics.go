@@ -1,0 +1,97 @@
+package router
+
+import (
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the router's Prometheus metrics, registered on the registry
+// passed to New.
+type metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	weight    *prometheus.GaugeVec
+	backendUp *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bluegreen_requests_total",
+			Help: "Requests proxied, by slot and HTTP status code (499: client closed the request).",
+		}, []string{"slot", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bluegreen_request_duration_seconds",
+			Help:    "Time from receiving a request to the end of its response, by slot.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"slot"}),
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bluegreen_slot_weight",
+			Help: "Share of production traffic routed to the slot, in percent.",
+		}, []string{"slot"}),
+		backendUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bluegreen_backend_up",
+			Help: "1 when the instance is in rotation, 0 when health checks took it out.",
+		}, []string{"slot", "backend"}),
+	}
+	collectors := []prometheus.Collector{m.requests, m.duration, m.weight, m.backendUp}
+	for i, slot := range allSlots() {
+		s := &r.slots[i]
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "bluegreen_inflight_requests",
+			Help:        "Requests (and streams) in flight on the slot.",
+			ConstLabels: prometheus.Labels{"slot": string(slot)},
+		}, func() float64 { return float64(s.inflight.Load()) }))
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register router metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// forSlot returns the per-slot metric cache.
+func (m *metrics) forSlot(slot Slot) slotMetrics {
+	return slotMetrics{
+		slot:     string(slot),
+		requests: m.requests,
+		codes:    new([600]atomic.Pointer[prometheus.Counter]),
+		duration: m.duration.WithLabelValues(string(slot)),
+	}
+}
+
+func (m *metrics) setWeights(t *compiledTable) {
+	for i, slot := range allSlots() {
+		m.weight.WithLabelValues(string(slot)).Set(float64(t.weights[i]))
+	}
+}
+
+func (m *metrics) deleteBackend(b *backend) {
+	m.backendUp.DeleteLabelValues(string(b.slot), b.addr)
+}
+
+// slotMetrics caches the metric children of one slot so the request path
+// does no label lookup.
+type slotMetrics struct {
+	slot     string
+	requests *prometheus.CounterVec
+	codes    *[600]atomic.Pointer[prometheus.Counter]
+	duration prometheus.Observer
+}
+
+// code returns the requests_total counter for status code c.
+func (m *slotMetrics) code(c int) prometheus.Counter {
+	if c < 0 || c >= len(m.codes) {
+		return m.requests.WithLabelValues(m.slot, strconv.Itoa(c))
+	}
+	if p := m.codes[c].Load(); p != nil {
+		return *p
+	}
+	counter := m.requests.WithLabelValues(m.slot, strconv.Itoa(c))
+	m.codes[c].Store(&counter)
+	return counter
+}

@@ -1,0 +1,196 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"time"
+)
+
+// Response headers set by the router.
+const (
+	// HeaderSlot names the slot that served the response.
+	HeaderSlot = "X-Bluegreen-Slot"
+	// HeaderError says why the router itself answered with an error.
+	HeaderError = "X-Bluegreen-Error"
+)
+
+// statusClientClosed is recorded when the client went away before the
+// backend answered (nginx's convention).
+const statusClientClosed = 499
+
+// serveProduction routes a request of the production listener: preview
+// header with the right secret → idle slot; else sticky cookie; else
+// weighted random.
+func (r *Router) serveProduction(w http.ResponseWriter, req *http.Request) {
+	t := r.table.Load()
+	if r.preview.enabled() {
+		if values, ok := req.Header[r.preview.key]; ok {
+			if r.preview.match(values) {
+				s := &r.slots[t.idle]
+				r.serve(w, req, s, s.drain.preview.Load(), false)
+				return
+			}
+			if r.log.Enabled(req.Context(), slog.LevelDebug) {
+				r.log.LogAttrs(req.Context(), slog.LevelDebug, "preview header with a wrong secret; routing as production",
+					slog.String("header", r.preview.key), slog.String("remote", req.RemoteAddr))
+			}
+		}
+	}
+	i, pin := r.pickProduction(t, req)
+	s := &r.slots[i]
+	r.serve(w, req, s, s.drain.production.Load(), pin)
+}
+
+// pickProduction returns the slot index for a production request, and
+// whether the response should pin the client to it (a weighted split chose
+// for a client without a valid sticky cookie).
+func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool) {
+	if t.only >= 0 {
+		return t.only, false
+	}
+	if r.sticky != nil {
+		if v, ok := r.sticky.lookup(req.Header); ok {
+			if i := Slot(v).index(); i >= 0 && t.weights[i] > 0 {
+				return i, false
+			}
+		}
+	}
+	i := 0
+	if rand.IntN(100) >= t.weights[0] {
+		i = 1
+	}
+	return i, r.sticky != nil
+}
+
+// servePreview routes every request of the preview listener to the idle
+// slot.
+func (r *Router) servePreview(w http.ResponseWriter, req *http.Request) {
+	s := &r.slots[r.table.Load().idle]
+	r.serve(w, req, s, s.drain.preview.Load(), false)
+}
+
+// pinKey marks, in the outbound request's context, a response that must
+// pin the client to its slot.
+type pinKey struct{}
+
+// serve proxies req to slot s, registered on epoch ep so that a drain or
+// CancelAll can cancel it.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool) {
+	ep.inflight.Add(1)
+	s.inflight.Add(1)
+	ctx, cancel := context.WithCancelCause(req.Context())
+	stop := context.AfterFunc(ep.ctx, func() { cancel(context.Cause(ep.ctx)) })
+	start := time.Now()
+	defer func() {
+		// Also runs when ReverseProxy aborts the handler with
+		// http.ErrAbortHandler.
+		stop()
+		cancel(nil)
+		s.metrics.duration.Observe(time.Since(start).Seconds())
+		s.inflight.Add(-1)
+		ep.inflight.Add(-1)
+	}()
+	if pin {
+		ctx = context.WithValue(ctx, pinKey{}, true)
+	}
+	s.proxy.ServeHTTP(w, req.WithContext(ctx))
+}
+
+// rewrite prepares the outbound request; the slot's transport fills in the
+// instance address. The Host header is kept as the client sent it;
+// X-Forwarded-For/Host/Proto describe this hop only (values sent by the
+// client are not trusted).
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetXForwarded()
+	pr.Out.URL.Scheme = "http"
+	// Forward the query exactly as received (ReverseProxy drops parameters
+	// it cannot parse).
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	r.preview.strip(pr.Out.Header)
+	if r.sticky != nil {
+		r.sticky.strip(pr.Out.Header)
+	}
+}
+
+// modifyResponse names the slot in the response, pins the client when a
+// weighted split chose its slot, and counts the answer. Headers are set
+// here rather than before proxying because ReverseProxy clears the
+// response headers after relaying a 1xx response.
+func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		resp.Header[HeaderSlot] = s.slotHeader
+		if r.sticky != nil && resp.Request != nil && resp.Request.Context().Value(pinKey{}) != nil {
+			r.sticky.pin(resp.Header, s.slot.index())
+		}
+		s.metrics.code(resp.StatusCode).Inc()
+		return nil
+	}
+}
+
+// errorHandler answers when no backend response could be had: 503 with a
+// clear body when the slot has no healthy instance or the router cancelled
+// the request, 502 otherwise.
+func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, req *http.Request, err error) {
+		var (
+			code = http.StatusBadGateway
+			kind = "upstream-error"
+			msg  = "bluegreen: upstream error in slot " + string(s.slot)
+			nh   *noHealthyError
+		)
+		switch {
+		case errors.As(err, &nh):
+			code, kind, msg = http.StatusServiceUnavailable, "no-healthy-instance", nh.Error()
+			r.log.Debug("no healthy instance", keySlot, s.slot, "healthy", nh.healthy, "total", nh.total)
+		case cancelledByRouter(req.Context()):
+			cause := context.Cause(req.Context())
+			code, kind, msg = http.StatusServiceUnavailable, "cancelled", "bluegreen: request cancelled: "+cause.Error()
+			r.log.Info("request cancelled by the router", keySlot, s.slot, keyCause, cause.Error())
+		case req.Context().Err() != nil:
+			code, kind, msg = statusClientClosed, "client-closed", "bluegreen: client closed the request"
+			r.log.Debug("client closed the request", keySlot, s.slot, keyError, err)
+		default:
+			r.log.Warn("proxy request failed", keySlot, s.slot, keyError, err)
+		}
+		h := w.Header()
+		h[HeaderSlot] = s.slotHeader
+		h.Set(HeaderError, kind)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		if _, werr := io.WriteString(w, msg+"\n"); werr != nil {
+			r.log.Debug("write error response", keySlot, s.slot, keyError, werr)
+		}
+		s.metrics.code(code).Inc()
+	}
+}
+
+// copyBufferSize is the size of the buffers ReverseProxy copies bodies
+// through.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles copy buffers. It stores array pointers so Put does
+// not allocate.
+type bufferPool struct{ p sync.Pool }
+
+var _ httputil.BufferPool = (*bufferPool)(nil)
+
+func (b *bufferPool) Get() []byte {
+	if a, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return a[:]
+	}
+	return new([copyBufferSize]byte)[:]
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) != copyBufferSize {
+		return
+	}
+	b.p.Put((*[copyBufferSize]byte)(buf))
+}

@@ -1,0 +1,65 @@
+package router
+
+import "time"
+
+// Status is a snapshot of the router for the admin API and the dashboard.
+type Status struct {
+	Table Table               `json:"table"`
+	Slots map[Slot]SlotStatus `json:"slots"`
+}
+
+// SlotStatus describes one slot.
+type SlotStatus struct {
+	Weight  int `json:"weight"`
+	Healthy int `json:"healthy"`
+	Total   int `json:"total"`
+	// Inflight counts requests and streams in flight (production and
+	// preview).
+	Inflight int64 `json:"inflight"`
+	// Retries counts requests retried on another instance since start.
+	Retries int64 `json:"retries"`
+	// Draining is true while the slot waits, after losing production
+	// traffic, for its earlier requests to finish before DrainDeadline.
+	Draining      bool      `json:"draining"`
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
+	// DrainingRequests counts requests started before the slot lost
+	// production traffic that are still running.
+	DrainingRequests int64           `json:"draining_requests"`
+	Backends         []BackendStatus `json:"backends"`
+}
+
+// BackendStatus describes one instance.
+type BackendStatus struct {
+	Addr                string `json:"addr"`
+	Healthy             bool   `json:"healthy"`
+	Inflight            int64  `json:"inflight"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+}
+
+// Status returns a snapshot of the route table, the slots and their
+// instances.
+func (r *Router) Status() Status {
+	t := r.table.Load()
+	st := Status{Table: t.table.clone(), Slots: make(map[Slot]SlotStatus, numSlots)}
+	for i, slot := range allSlots() {
+		s := &r.slots[i]
+		healthy, total := s.pool.counts()
+		draining, deadline, waiting := s.drain.status()
+		ss := SlotStatus{
+			Weight:           t.weights[i],
+			Healthy:          healthy,
+			Total:            total,
+			Inflight:         s.inflight.Load(),
+			Retries:          s.retries.Load(),
+			Draining:         draining,
+			DrainDeadline:    deadline,
+			DrainingRequests: waiting,
+			Backends:         []BackendStatus{},
+		}
+		for _, b := range s.pool.all() {
+			ss.Backends = append(ss.Backends, b.status())
+		}
+		st.Slots[slot] = ss
+	}
+	return st
+}
