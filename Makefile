@@ -1,0 +1,39 @@
+# bluegreen — common tasks. `make demo` and `make test` are the two a newcomer needs.
+GO          ?= go
+STATICCHECK_VERSION ?= 2026.2.2
+TOOLS       := $(CURDIR)/.cache/tools
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+
+.PHONY: build test vet lint unit demo bench clean
+
+build:
+	$(GO) build -o bin/bluegreen ./cmd/bluegreen
+
+## test: what CI runs — vet, staticcheck and every test with the race detector.
+test: vet lint unit
+
+vet:
+	$(GO) vet ./...
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# staticcheck is built once per version into .cache/tools (no global install).
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/gobin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/gobin/staticcheck $@
+
+## demo: a self-contained demo on the embedded default (about a minute).
+demo:
+	$(GO) run ./cmd/bluegreen demo
+
+## bench: the router benchmark against nginx and the backend directly.
+bench:
+	bash bench/router/run.sh
+
+clean:
+	rm -rf bin .cache

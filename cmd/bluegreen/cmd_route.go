@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/bluegreen-dev/bluegreen/internal/web"
+)
+
+func cmdRoute(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "route", "[--live blue|green] [--weight green=30%]")
+	cfg := fs.String("c", "bluegreen.yaml", "config file")
+	live := fs.String("live", "", "make this slot live with 100% of production traffic")
+	weight := fs.String("weight", "", "split production traffic, such as green=30% (the other slot gets the rest)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	req := web.RouteRequest{Live: *live}
+	if *weight != "" {
+		slot, pct, err := parseWeight(*weight)
+		if err != nil {
+			return usageErr("--weight %q: %v", *weight, err)
+		}
+		req.Weights = map[string]int{slot: pct}
+	}
+	if req.Live == "" && req.Weights == nil {
+		return usageErr("give --live SLOT or --weight SLOT=N%%")
+	}
+	c, err := newClient(*cfg)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Live    string         `json:"live"`
+		Weights map[string]int `json:"weights"`
+	}
+	if err := c.do(ctx, "POST", "/api/v1/route", req, &res); err != nil {
+		return apiFail(err)
+	}
+	fmt.Fprintf(e.stdout, "live %s; production traffic: blue %d%%, green %d%%\n", res.Live, res.Weights["blue"], res.Weights["green"])
+	return nil
+}
+
+// parseWeight parses "green=30%" (the % is optional).
+func parseWeight(s string) (string, int, error) {
+	slot, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", 0, fmt.Errorf("want SLOT=PERCENT, such as green=30%%")
+	}
+	slot = strings.TrimSpace(slot)
+	if slot != "blue" && slot != "green" {
+		return "", 0, fmt.Errorf("slot must be blue or green, got %q", slot)
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(val), "%"))
+	if err != nil || n < 0 || n > 100 {
+		return "", 0, fmt.Errorf("percent must be a whole number from 0 to 100, got %q", val)
+	}
+	return slot, n, nil
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/server"
+)
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "[-c FILE] [--log-level debug|info|warn|error] [--log-format text|json]")
+	file := fs.String("c", "bluegreen.yaml", "config file")
+	level := fs.String("log-level", envOr(e, "BLUEGREEN_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
+	format := fs.String("log-format", envOr(e, "BLUEGREEN_LOG_FORMAT", "text"), "log format: text or json")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(e, *level, *format)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func envOr(e *env, key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(e *env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}

@@ -1,0 +1,109 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+)
+
+// Slots are stored facts too (store.SlotState): what release each slot
+// runs, whether it is starting, running or stopped, and StopAt, the stored
+// latch "stop this slot at that time" that both scale-down (old release
+// after success) and clean-up (new release after failure or abort) use.
+
+// loadSlots returns the stored slots by name; absent slots are stopped and
+// empty.
+func (c *Controller) loadSlots(ctx context.Context) (map[string]store.SlotState, error) {
+	list, err := c.store.LoadSlots(ctx, c.app)
+	if err != nil {
+		return nil, err
+	}
+	slots := map[string]store.SlotState{
+		SlotBlue:  {Slot: SlotBlue, State: slotStopped},
+		SlotGreen: {Slot: SlotGreen, State: slotStopped},
+	}
+	for _, s := range list {
+		if validSlot(s.Slot) {
+			slots[s.Slot] = s
+		}
+	}
+	return slots, nil
+}
+
+// saveSlot stores s if it differs from was (what was read this pass).
+func (c *Controller) saveSlot(ctx context.Context, was, s store.SlotState) error {
+	if was.Version == s.Version && was.State == s.State && was.StopAt.Equal(s.StopAt) &&
+		string(was.Instances) == string(s.Instances) {
+		return nil
+	}
+	if err := c.store.SaveSlot(ctx, c.app, s); err != nil {
+		return err
+	}
+	c.log.Debug("slot saved", logSlot, s.Slot, logVersion, s.Version, "state", s.State, "stop_at", s.StopAt)
+	return nil
+}
+
+// instancesJSON is the slot record of a release's addresses.
+func instancesJSON(addrs []string) json.RawMessage {
+	b, err := json.Marshal(map[string][]string{"addrs": addrs})
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// tidySlots stops at most one slot that should no longer run: one whose
+// StopAt has come, or one left starting by a deployment that ended. It
+// never touches the live slot, a slot with traffic, or the active
+// deployment's slot. It reports whether it acted, and when a scheduled stop
+// is next due (zero: none).
+func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next time.Time, err error) {
+	for _, name := range []string{SlotBlue, SlotGreen} {
+		s := f.slots[name]
+		if s.State == slotStopped || f.serving(name) || (f.active != nil && f.active.Slot == name) {
+			continue
+		}
+		due := s.State == slotStarting || (!s.StopAt.IsZero() && !f.now.Before(s.StopAt))
+		if !due {
+			if !s.StopAt.IsZero() {
+				next = earliest(next, s.StopAt)
+			}
+			continue
+		}
+		why := "scale-down time reached"
+		if s.State == slotStarting {
+			why = "left starting by a deployment that ended"
+		}
+		return true, f.now, c.stopSlot(ctx, s, why)
+	}
+	return false, next, nil
+}
+
+// stopSlot stops slot s and records it stopped. Stop is idempotent, so
+// stopping first and recording after is safe to repeat after a crash.
+func (c *Controller) stopSlot(ctx context.Context, s store.SlotState, why string) error {
+	if err := c.runtime.Stop(ctx, s.Slot); err != nil {
+		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
+	}
+	c.router.SetBackends(s.Slot, nil)
+	stopped := store.SlotState{Slot: s.Slot, Version: s.Version, State: slotStopped}
+	if err := c.store.SaveSlot(ctx, c.app, stopped); err != nil {
+		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
+	}
+	c.log.Info("slot stopped", logSlot, s.Slot, logVersion, s.Version, "why", why)
+	return nil
+}
+
+// earliest is the earlier of two times, a zero time meaning "never".
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}

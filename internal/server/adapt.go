@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/verify"
+)
+
+// routerAdapter lets the controller drive the router with plain slot names.
+type routerAdapter struct{ r *router.Router }
+
+var _ deploy.Router = routerAdapter{}
+
+// SetBackends gives slot new backends; new ones must pass the health
+// threshold before they get traffic. Addresses already present keep their
+// state, so re-adopted instances that serve traffic stay in rotation.
+func (a routerAdapter) SetBackends(slot string, addrs []string) {
+	a.r.SetBackends(router.Slot(slot), addrs, false)
+}
+
+func (a routerAdapter) SetRoute(live string, weights map[string]int) error {
+	t := router.Table{Live: router.Slot(live), Weights: make(map[router.Slot]int, len(weights))}
+	for s, w := range weights {
+		t.Weights[router.Slot(s)] = w
+	}
+	return a.r.SetTable(t)
+}
+
+func (a routerAdapter) Route() (string, map[string]int) {
+	t := a.r.Table()
+	w := make(map[string]int, len(t.Weights))
+	for s, v := range t.Weights {
+		w[string(s)] = v
+	}
+	return string(t.Live), w
+}
+
+func (a routerAdapter) SlotReady(slot string) (healthy, total int) {
+	return a.r.SlotReady(router.Slot(slot))
+}
+
+// checkVerifier runs the configured checks for the idle slot through the
+// preview route, exactly as a user reaching the preview would.
+type checkVerifier struct {
+	runner  *verify.Runner
+	baseURL func() string
+}
+
+func newVerifier(cfg *config.Config, client *http.Client, baseURL func() string, log *slog.Logger) deploy.Verifier {
+	checks := verify.Select(cfg.Checks, config.SlotIdle)
+	if len(checks) == 0 {
+		return nil
+	}
+	return &checkVerifier{runner: verify.NewRunner(checks, client, log), baseURL: baseURL}
+}
+
+func (v *checkVerifier) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+	rep := v.runner.Run(ctx, v.baseURL(), "")
+	rep.Slot, rep.Version = slot, version
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return false, nil, err
+	}
+	return rep.Passed, data, nil
+}
+
+// headerTransport adds the preview header (name and secret) to every
+// request, for checks sent through the production listener.
+type headerTransport struct {
+	name, value string
+	next        http.RoundTripper
+}
+
+func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(t.name, t.value)
+	return t.next.RoundTrip(req)
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Limits against slow or abusive clients, on every listener.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// listener is one of the server's HTTP listeners.
+type listener struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// listen binds addr now, so a port conflict fails New, not a goroutine.
+func listen(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	return &listener{name: name, srv: srv, ln: ln}, nil
+}
+
+func (l *listener) addr() string { return l.ln.Addr().String() }
+
+// serve blocks until the listener is shut down.
+func (l *listener) serve() error {
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", l.name, err)
+	}
+	return nil
+}

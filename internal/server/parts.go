@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
+	"github.com/bluegreen-dev/bluegreen/internal/driver/static"
+	"github.com/bluegreen-dev/bluegreen/internal/health"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
+	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
+)
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.StateIsPostgres() {
+		st, err := postgres.Open(ctx, cfg.State)
+		if err != nil {
+			return nil, fmt.Errorf("open state in postgres: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, cfg.StatePath())
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", cfg.StatePath(), err)
+	}
+	return st, nil
+}
+
+func healthOptions(cfg *config.Config) health.Options {
+	h := cfg.Health
+	return health.Options{
+		Path:               h.Path,
+		Interval:           h.Interval.D(),
+		Timeout:            h.Timeout.D(),
+		HealthyThreshold:   h.HealthyThreshold,
+		UnhealthyThreshold: h.UnhealthyThreshold,
+	}
+}
+
+// runtime is a driver as the server uses it: the controller's Runtime plus
+// what status and shutdown need.
+type runtime interface {
+	deploy.Runtime
+	// Instances describes the slot's instances for status (JSON-encodable).
+	Instances(slot string) any
+	// Running lists the addresses already running in slot at start-up.
+	Running(slot string) []string
+	// Close stops everything the driver started (normal stop).
+	Close(ctx context.Context) error
+}
+
+func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
+	switch cfg.Driver.Kind {
+	case config.DriverStatic:
+		return staticRuntime{static.New(cfg.Driver.Static.Blue, cfg.Driver.Static.Green)}, nil
+	case config.DriverProcess:
+		p := cfg.Driver.Process
+		stateDir := filepath.Join(cfg.Path(".bluegreen"), "run")
+		if !cfg.StateIsPostgres() {
+			stateDir = filepath.Join(filepath.Dir(cfg.StatePath()), "run")
+		}
+		d, err := process.New(process.Options{
+			Command:     p.Command,
+			Env:         p.Env,
+			Instances:   p.Instances,
+			StopTimeout: p.StopTimeout.D(),
+			Dir:         cfg.ProcessDir(),
+			LogDir:      cfg.LogDir(),
+			StateDir:    stateDir,
+			Logger:      log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("process driver: %w", err)
+		}
+		return processRuntime{d}, nil
+	case config.DriverKubernetes:
+		return nil, fmt.Errorf("driver.kind kubernetes is not available yet: use process or static")
+	default:
+		return nil, fmt.Errorf("driver.kind %q: want process or static", cfg.Driver.Kind)
+	}
+}
+
+type staticRuntime struct{ *static.Driver }
+
+func (staticRuntime) Instances(string) any { return nil }
+func (r staticRuntime) Running(slot string) []string {
+	addrs, err := r.Start(context.Background(), slot, staticVersion)
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+func (staticRuntime) Close(context.Context) error { return nil }
+
+type processRuntime struct{ *process.Driver }
+
+func (p processRuntime) Instances(slot string) any { return p.Driver.Instances(slot) }
+
+func (p processRuntime) Running(slot string) []string {
+	var addrs []string
+	for _, in := range p.Driver.Instances(slot) {
+		if in.State == process.StateRunning {
+			addrs = append(addrs, in.Addr)
+		}
+	}
+	return addrs
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+)
+
+// staticVersion labels what runs in a static slot before any deployment:
+// the operator runs it, bluegreen does not know its version.
+const staticVersion = "static"
+
+// restoreRouting puts the stored route table and the instances that already
+// run (static addresses, processes re-adopted after a crash) into the router
+// before the listeners open, so the first request after a restart goes
+// where the last one before it went. The controller's own restore then
+// finds them in place.
+func (s *Server) restoreRouting(ctx context.Context) error {
+	if s.cfg.Driver.Kind == config.DriverStatic {
+		if err := s.seedStaticSlots(ctx); err != nil {
+			return err
+		}
+	}
+	for _, slot := range []router.Slot{router.Blue, router.Green} {
+		if addrs := s.runtime.Running(string(slot)); len(addrs) > 0 {
+			// They served before: in rotation at once; health checks and
+			// passive failures take out any that died meanwhile.
+			s.router.SetBackends(slot, addrs, true)
+		}
+	}
+	r, err := s.store.LoadRoute(ctx, s.cfg.App)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("load route table: %w", err)
+	}
+	t := router.Table{Live: router.Slot(r.Live), Weights: map[router.Slot]int{}}
+	for slot, w := range r.Weights {
+		t.Weights[router.Slot(slot)] = w
+	}
+	if err := s.router.SetTable(t); err != nil {
+		return fmt.Errorf("restore route table: %w", err)
+	}
+	s.log.Info("route table restored", "live", r.Live, "weights", r.Weights)
+	return nil
+}
+
+// seedStaticSlots records both static slots as running, once, so that
+// routing by hand works before the first deployment.
+func (s *Server) seedStaticSlots(ctx context.Context) error {
+	slots, err := s.store.LoadSlots(ctx, s.cfg.App)
+	if err != nil {
+		return fmt.Errorf("load slots: %w", err)
+	}
+	have := map[string]bool{}
+	for _, st := range slots {
+		have[st.Slot] = st.Version != ""
+	}
+	for _, slot := range []string{deploy.SlotBlue, deploy.SlotGreen} {
+		if have[slot] {
+			continue
+		}
+		if err := s.store.SaveSlot(ctx, s.cfg.App, store.SlotState{Slot: slot, Version: staticVersion, State: "running"}); err != nil {
+			return fmt.Errorf("record static slot %s: %w", slot, err)
+		}
+	}
+	return nil
+}
+
+// verifier builds the check runner that reaches the idle slot through the
+// preview listener, or through the production listener with the preview
+// header when there is no preview listener.
+func (s *Server) verifier(previewSecret string) deploy.Verifier {
+	client := &http.Client{
+		Timeout:       2 * time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	base := func() string { _, p, _ := s.Addrs(); return "http://" + p }
+	if s.preview == nil {
+		if previewSecret == "" {
+			return nil
+		}
+		client.Transport = headerTransport{name: s.cfg.Routing.PreviewHeader.Name, value: previewSecret, next: http.DefaultTransport}
+		base = func() string { p, _, _ := s.Addrs(); return "http://" + p }
+	}
+	return newVerifier(s.cfg, client, base, s.log)
+}
