@@ -1,6 +1,6 @@
 # bluegreen — common tasks. `make demo` and `make test` are the two a newcomer needs.
 GO          ?= go
-STATICCHECK_VERSION ?= 2026.2.2
+STATICCHECK_VERSION ?= v0.8.2
 TOOLS       := $(CURDIR)/.cache/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
