@@ -112,12 +112,17 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// apiFail turns an admin API error into the right exit code: a refusal
-// (4xx) is a failed operation (1), as is any other error.
+// apiFail turns an admin API error into the right exit code: input the
+// server rejects as invalid (400) is bad usage (2); a refusal (409 and
+// other answers) or any other error is a failed operation (1).
 func apiFail(err error) error {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return err
+	}
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		return &exitError{code: exitUsage, err: err}
 	}
 	return failErr(err)
 }

@@ -86,7 +86,7 @@ func renderStatus(st server.Status, now time.Time) string {
 			state = "empty"
 		}
 		inflight := fmt.Sprint(rs.Inflight)
-		if rs.Draining {
+		if rs.Draining && rs.DrainingRequests > 0 {
 			inflight += fmt.Sprintf(" (draining %d, until %s)", rs.DrainingRequests, rs.DrainDeadline.Local().Format(time.TimeOnly))
 		}
 		fmt.Fprintf(&b, "%-6s %-5s %-12s %-9s %-7s %-8s %s\n", s.Slot, role, version, state,

@@ -232,6 +232,19 @@ func TestConcurrentDeploys(t *testing.T) {
 	if ok != 1 || refused != 1 {
 		t.Fatalf("accepted %d, refused %d; want exactly one each: %+v", ok, refused, results)
 	}
+	// Later, while it shifts traffic, a deploy is still refused by naming it.
+	waitFor(t, 30*time.Second, "the accepted deployment to shift", func() bool {
+		st := a.status()
+		return st.Active != nil && st.Active.Phase == "shifting"
+	})
+	o, e, code := a.cli("deploy", "v4")
+	if code != 1 || !strings.Contains(o+e, "already active") || !regexp.MustCompile(`deployment \d+`).MatchString(o+e) {
+		t.Errorf("deploy during shifting: exit %d %q; want 1 naming the active deployment", code, o+e)
+	}
+	// Input the server rejects is bad usage: exit 2.
+	if _, e, code := a.cli("deploy", "v5", "--strategy", "sideways"); code != 2 {
+		t.Errorf("deploy with a bad strategy: exit %d (%s), want 2", code, e)
+	}
 	if _, _, code := a.cli("abort"); code != 0 {
 		t.Errorf("abort the accepted deployment: exit %d", code)
 	}

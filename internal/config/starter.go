@@ -44,7 +44,7 @@ driver:
   #   log_dir: .bluegreen/logs     # one log file per instance
 
 health:
-  path: /health                    # answered 2xx by a healthy instance
+  path: /health                    # answered 2xx or 3xx by a healthy instance
   interval: 1s                     # time between active checks
   timeout: 2s                      # one check's deadline
   healthy_threshold: 2             # passes in a row to be healthy

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks the values of c: required keys, ranges, addresses,
@@ -182,12 +183,14 @@ func (v *validator) health() {
 
 func (v *validator) routing() {
 	r := v.c.Routing
-	v.notNegative("routing.drain_timeout", r.DrainTimeout)
+	v.positive("routing.drain_timeout", r.DrainTimeout)
 	if r.Sticky.Cookie != "" {
 		if !isToken(r.Sticky.Cookie) {
 			v.at("routing.sticky.cookie", "invalid cookie name %q: use letters, digits, '-' and '_'", r.Sticky.Cookie)
 		}
-		v.positive("routing.sticky.ttl", r.Sticky.TTL)
+		if r.Sticky.TTL < Duration(time.Second) {
+			v.at("routing.sticky.ttl", "must be at least 1s (the cookie's Max-Age is in seconds), not %s", r.Sticky.TTL)
+		}
 	}
 	if r.PreviewHeader.Name != "" {
 		if !isToken(r.PreviewHeader.Name) {

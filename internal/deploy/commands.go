@@ -33,8 +33,8 @@ const (
 // (routed by hand).
 func (c *Controller) Deploy(ctx context.Context, version, strategy string) (store.Deployment, error) {
 	op := fmt.Sprintf("deploy %s of %s", version, c.app)
-	if strings.TrimSpace(version) == "" || strings.ContainsAny(version, " \t\r\n") {
-		return store.Deployment{}, fmt.Errorf("deploy %q of %s: %w: the version must be one word", version, c.app, ErrInvalid)
+	if err := checkVersion(version); err != nil {
+		return store.Deployment{}, fmt.Errorf("deploy %q of %s: %w: %w", version, c.app, ErrInvalid, err)
 	}
 	st := c.strategy
 	if strategy != "" {
@@ -46,6 +46,15 @@ func (c *Controller) Deploy(ctx context.Context, version, strategy string) (stor
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// An active deployment is the first thing to report: it explains any
+	// other refusal (such as traffic on the idle slot while it shifts).
+	switch active, err := c.store.ActiveDeployment(ctx, c.app); {
+	case err == nil:
+		return store.Deployment{}, fmt.Errorf("%s: %w: deployment %d of %s (phase %s)",
+			op, store.ErrActiveDeployment, active.ID, active.Version, active.Phase)
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
+	}
 	route, routed, err := c.loadRoute(ctx)
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
@@ -81,6 +90,21 @@ func (c *Controller) Deploy(ctx context.Context, version, strategy string) (stor
 	c.announce(ev, "")
 	c.poke()
 	return d, nil
+}
+
+// checkVersion accepts a release label that every driver can use in
+// paths and names: letters, digits and - _ . +, not starting with a dot,
+// at most 128 characters.
+func checkVersion(v string) error {
+	if v == "" || len(v) > 128 || strings.HasPrefix(v, ".") {
+		return fmt.Errorf("version %q: use 1 to 128 characters, not starting with a dot", v)
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '+') {
+			return fmt.Errorf("version %q: only letters, digits and - _ . + are allowed", v)
+		}
+	}
+	return nil
 }
 
 // firstSlot is where the first release goes: the slot the route table in
@@ -119,7 +143,7 @@ func (c *Controller) Pause(ctx context.Context) error {
 			return nil, store.Event{}, fmt.Errorf("%w: it is %s; only shifting or baking can be paused", ErrNotAllowed, p)
 		}
 		left := max(0, d.Deadline.Sub(c.clock.Now()))
-		next, ev, err := c.move(d, PhasePaused, fmt.Sprintf("paused by a person in %s with %s left", p, left),
+		next, ev, err := c.move(d, PhasePaused, fmt.Sprintf("paused by a person in %s with %s left", p, left.Round(time.Second)),
 			map[string]any{"remaining_seconds": left.Seconds()},
 			func(n *store.Deployment, x *details) {
 				n.Paused, n.Deadline, x.Remaining = string(p), time.Time{}, left.String()
@@ -145,7 +169,7 @@ func (c *Controller) Resume(ctx context.Context) error {
 			return nil, store.Event{}, err
 		}
 		left := x.remaining()
-		next, ev, err := c.move(d, to, fmt.Sprintf("resumed by a person: %s with %s left", to, left),
+		next, ev, err := c.move(d, to, fmt.Sprintf("resumed by a person: %s with %s left", to, left.Round(time.Second)),
 			map[string]any{"remaining_seconds": left.Seconds()},
 			func(n *store.Deployment, x *details) {
 				n.Paused, n.Deadline, x.Remaining = "", c.clock.Now().Add(left), ""

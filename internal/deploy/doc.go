@@ -25,8 +25,9 @@
 // moved are recorded as requests in the deployment's data and carried out
 // by the loop; Promote, Abort and Rollback wait for the loop to act.
 //
-// Special cases: the first release (nothing live) goes into blue and,
-// once healthy and verified, live at 100% (no old slot to shift from). A
+// Special cases: the first release (nothing live) goes into the slot the
+// route table calls idle, so the preview route reaches it, and, once
+// healthy and verified, goes live at 100% (no old slot to shift from). A
 // rollback after success is a new deployment of kind "rollback" into the
 // old slot: a route swap while that slot is warm, otherwise restart, wait
 // healthy, swap (no verifying, no gradual shift). Old releases stay warm

@@ -11,6 +11,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
+	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
 
 // staticVersion labels what runs in a static slot before any deployment:
@@ -78,7 +79,7 @@ func (s *Server) seedStaticSlots(ctx context.Context) error {
 // verifier builds the check runner that reaches the idle slot through the
 // preview listener, or through the production listener with the preview
 // header when there is no preview listener.
-func (s *Server) verifier(previewSecret string) deploy.Verifier {
+func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 	client := &http.Client{
 		Timeout:       2 * time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -86,10 +87,13 @@ func (s *Server) verifier(previewSecret string) deploy.Verifier {
 	base := func() string { _, p, _ := s.Addrs(); return "http://" + p }
 	if s.preview == nil {
 		if previewSecret == "" {
-			return nil
+			if len(verify.Select(s.cfg.Checks, config.SlotIdle)) > 0 {
+				return nil, fmt.Errorf("checks are configured but nothing reaches the idle slot: set preview_listen or routing.preview_header")
+			}
+			return nil, nil
 		}
 		client.Transport = headerTransport{name: s.cfg.Routing.PreviewHeader.Name, value: previewSecret, next: http.DefaultTransport}
 		base = func() string { p, _, _ := s.Addrs(); return "http://" + p }
 	}
-	return newVerifier(s.cfg, client, base, s.log)
+	return newVerifier(s.cfg, client, base, s.log), nil
 }

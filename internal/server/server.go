@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -89,12 +88,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 			return nil, err
 		}
 	}
+	verifier, err := s.verifier(previewSecret)
+	if err != nil {
+		return nil, err
+	}
 	s.ctrl, err = deploy.New(deploy.Options{
 		App:            cfg.App,
 		Store:          s.store,
-		Runtime:        s.runtime,
+		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},
 		Router:         routerAdapter{s.router},
-		Verifier:       s.verifier(previewSecret),
+		Verifier:       verifier,
 		Strategy:       cfg.Strategy.String(),
 		BakeTime:       cfg.BakeTime.D(),
 		ScaleDownDelay: cfg.ScaleDownDelay.D(),
@@ -112,7 +115,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		for _, n := range cfg.Notify {
 			urls = append(urls, n.Webhook)
 		}
-		s.notifier = notify.New(urls, &http.Client{}, log, reg)
+		// A nil client: notify builds one that does not follow redirects
+		// (a 302 would turn the POST into a GET).
+		s.notifier = notify.New(urls, nil, log, reg)
 	}
 
 	admin, err := web.New(web.Options{

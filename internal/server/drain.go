@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
+)
+
+// drainingRuntime stops a slot's release only after the router has drained
+// it: requests and streams still in flight on the slot (it no longer gets
+// new production traffic when the controller stops it) may finish, up to
+// routing.drain_timeout. Then the driver stops the processes, which get
+// SIGTERM and their own stop_timeout.
+type drainingRuntime struct {
+	runtime
+	router  *router.Router
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+var _ deploy.Runtime = drainingRuntime{}
+
+// drainPoll is how often Stop looks at the slot's in-flight count.
+const drainPoll = 50 * time.Millisecond
+
+func (d drainingRuntime) Stop(ctx context.Context, slot string) error {
+	deadline := time.Now().Add(d.timeout)
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		n := d.router.Status().Slots[router.Slot(slot)].Inflight
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.log.Warn("stopping slot with requests still in flight: drain_timeout reached", "slot", slot, "inflight", n)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return d.runtime.Stop(ctx, slot)
+}
