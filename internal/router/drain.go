@@ -35,15 +35,92 @@ func cancelledByRouter(ctx context.Context) bool {
 // registers on the current epoch of its slot when it starts. A drain
 // retires the current epoch (requests that start later get a new one) and
 // cancels the retired ones at the deadline.
+//
+// The running requests are kept in an intrusive list of their cancel
+// functions rather than as children of a per-epoch context: registering
+// costs one small allocation and a short critical section, where
+// context.AfterFunc costs three allocations and a map insertion.
 type epoch struct {
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
 	inflight atomic.Int64
+
+	mu    sync.Mutex
+	head  *epochReq // running requests, most recent first
+	cause error     // set once by cancel; later registrations are cancelled at once
 }
 
-func newEpoch() *epoch {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	return &epoch{ctx: ctx, cancel: cancel}
+// epochReq is one request registered on an epoch.
+type epochReq struct {
+	prev, next *epochReq
+	cancel     context.CancelCauseFunc
+}
+
+func newEpoch() *epoch { return &epoch{} }
+
+// register adds a request whose context cancel cancels, and returns the
+// handle to pass to unregister. A request registering on an epoch that was
+// already cancelled is cancelled at once with the epoch's cause.
+func (e *epoch) register(cancel context.CancelCauseFunc) *epochReq {
+	req := &epochReq{cancel: cancel}
+	e.inflight.Add(1)
+	e.mu.Lock()
+	if cause := e.cause; cause != nil {
+		e.mu.Unlock()
+		cancel(cause)
+		return req
+	}
+	req.next = e.head
+	if e.head != nil {
+		e.head.prev = req
+	}
+	e.head = req
+	e.mu.Unlock()
+	return req
+}
+
+// unregister removes a request that has finished.
+func (e *epoch) unregister(req *epochReq) {
+	e.mu.Lock()
+	// After cancel the list is gone; req is no longer linked.
+	if e.cause == nil {
+		if req.prev != nil {
+			req.prev.next = req.next
+		} else {
+			e.head = req.next
+		}
+		if req.next != nil {
+			req.next.prev = req.prev
+		}
+		req.prev, req.next = nil, nil
+	}
+	e.mu.Unlock()
+	e.inflight.Add(-1)
+}
+
+// cancel cancels every request of the epoch, and every request that
+// registers later, with cause. Only the first call has an effect.
+func (e *epoch) cancel(cause error) {
+	e.mu.Lock()
+	if e.cause != nil {
+		e.mu.Unlock()
+		return
+	}
+	e.cause = cause
+	head := e.head
+	e.head = nil
+	e.mu.Unlock()
+	// The detached list is only read here: unregister leaves it alone
+	// once cause is set. Cancelling a request that has just finished is
+	// harmless.
+	for req := head; req != nil; req = req.next {
+		req.cancel(cause)
+	}
+}
+
+// cancelled returns the cause the epoch was cancelled with, or nil.
+func (e *epoch) cancelled() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cause
 }
 
 // drainState is the drain bookkeeping of one slot.

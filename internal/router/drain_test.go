@@ -253,8 +253,8 @@ func TestDrainRegainCancelsPendingDrain(t *testing.T) {
 	d := &tr.slots[Blue.index()].drain
 	d.mu.Lock()
 	for _, e := range append(d.retired, d.production.Load()) {
-		if e.ctx.Err() != nil {
-			t.Errorf("an epoch of blue was cancelled by a stale drain: %v", context.Cause(e.ctx))
+		if cause := e.cancelled(); cause != nil {
+			t.Errorf("an epoch of blue was cancelled by a stale drain: %v", cause)
 		}
 	}
 	d.mu.Unlock()
@@ -296,4 +296,44 @@ func TestCancelAll(t *testing.T) {
 	// Requests after CancelAll are served.
 	again, againBackend := openStream(t, tr.prod.URL+"/events", blue)
 	assertAlive(t, "stream after CancelAll", again, againBackend)
+}
+
+// An epoch cancels exactly the requests registered on it and not yet
+// unregistered, and a request that registers after the epoch was cancelled
+// (it loaded the epoch just before a drain retired it) is cancelled at once.
+func TestEpochRegistration(t *testing.T) {
+	e := newEpoch()
+	causes := map[string]error{}
+	cancelFunc := func(name string) context.CancelCauseFunc {
+		return func(cause error) { causes[name] = cause }
+	}
+	done := e.register(cancelFunc("done"))
+	running := e.register(cancelFunc("running"))
+	last := e.register(cancelFunc("last"))
+	e.unregister(done)
+	if n := e.inflight.Load(); n != 2 {
+		t.Fatalf("inflight %d, want 2", n)
+	}
+
+	cause := errors.New("drain deadline")
+	e.cancel(cause)
+	e.cancel(errors.New("a second cancel is ignored"))
+	late := e.register(cancelFunc("late"))
+	for _, name := range []string{"running", "last", "late"} {
+		if causes[name] != cause {
+			t.Errorf("request %s: cancelled with %v, want %v", name, causes[name], cause)
+		}
+	}
+	if _, ok := causes["done"]; ok {
+		t.Error("a request that had finished was cancelled")
+	}
+	for _, r := range []*epochReq{running, last, late} {
+		e.unregister(r)
+	}
+	if n := e.inflight.Load(); n != 0 {
+		t.Fatalf("inflight %d after all requests finished, want 0", n)
+	}
+	if got := e.cancelled(); got != cause {
+		t.Fatalf("cancelled() = %v, want %v", got, cause)
+	}
 }

@@ -82,19 +82,17 @@ type pinKey struct{}
 // serve proxies req to slot s, registered on epoch ep so that a drain or
 // CancelAll can cancel it.
 func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool) {
-	ep.inflight.Add(1)
 	s.inflight.Add(1)
 	ctx, cancel := context.WithCancelCause(req.Context())
-	stop := context.AfterFunc(ep.ctx, func() { cancel(context.Cause(ep.ctx)) })
+	reg := ep.register(cancel)
 	start := time.Now()
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
-		stop()
+		ep.unregister(reg)
 		cancel(nil)
 		s.metrics.duration.Observe(time.Since(start).Seconds())
 		s.inflight.Add(-1)
-		ep.inflight.Add(-1)
 	}()
 	if pin {
 		ctx = context.WithValue(ctx, pinKey{}, true)
