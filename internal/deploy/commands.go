@@ -83,10 +83,9 @@ func (c *Controller) Deploy(ctx context.Context, version, strategy string) (stor
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := c.store.CreateDeployment(ctx, &d, ev); err != nil {
+	if err := c.store.CreateDeployment(ctx, &d, &ev); err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
 	}
-	ev.DeploymentID = d.ID
 	c.announce(ev, "")
 	c.poke()
 	return d, nil

@@ -18,7 +18,7 @@ type racingStore struct {
 	other func(ctx context.Context)
 }
 
-func (s *racingStore) Transition(ctx context.Context, d *store.Deployment, ev store.Event) error {
+func (s *racingStore) Transition(ctx context.Context, d *store.Deployment, ev *store.Event) error {
 	if Phase(d.Phase) == PhaseShifting {
 		s.once.Do(func() { s.other(ctx) })
 	}
@@ -41,7 +41,7 @@ func TestConflictIsReadAgainAndDecidedAgain(t *testing.T) {
 			}
 			next, _, err := h.c.record(d, request{Kind: requestAbort, Reason: "aborted by a person during verifying"})
 			if err == nil {
-				err = s.Transition(ctx, next, store.Event{})
+				err = s.Transition(ctx, next, nil)
 			}
 			if err != nil {
 				t.Errorf("racing writer: %v", err)

@@ -33,7 +33,7 @@ func TestSubscribersGetEveryPersistedEventAndNeverBlock(t *testing.T) {
 	}
 	stored := h.events(1)
 	for i, ev := range got {
-		if ev.DeploymentID != 1 || ev.Reason != stored[i].Reason || !ev.Time.Equal(stored[i].Time) {
+		if ev.ID == 0 || ev.ID != stored[i].ID || ev.DeploymentID != 1 || ev.Reason != stored[i].Reason || !ev.Time.Equal(stored[i].Time) {
 			t.Errorf("streamed event %d = %+v, stored %+v", i, ev, stored[i])
 		}
 	}

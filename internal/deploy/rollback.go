@@ -105,10 +105,9 @@ func (c *Controller) createRollback(ctx context.Context, op string) (store.Deplo
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := c.store.CreateDeployment(ctx, &d, ev); err != nil {
+	if err := c.store.CreateDeployment(ctx, &d, &ev); err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
 	}
-	ev.DeploymentID = d.ID
 	c.announce(ev, "")
 	return d, nil
 }

@@ -47,7 +47,11 @@ func (c *Controller) move(d store.Deployment, to Phase, reason string, extra map
 // else wrote first) with ev, then announces it and makes *d the new
 // revision. ev may be the zero Event for a change that is not a transition.
 func (c *Controller) commit(ctx context.Context, d *store.Deployment, next store.Deployment, ev store.Event) error {
-	if err := c.store.Transition(ctx, &next, ev); err != nil {
+	var evp *store.Event
+	if !ev.IsZero() {
+		evp = &ev // the store fills in its id
+	}
+	if err := c.store.Transition(ctx, &next, evp); err != nil {
 		return fmt.Errorf("write deployment %d of %s (phase %s): %w", d.ID, c.app, next.Phase, err)
 	}
 	from := d.Phase

@@ -38,14 +38,14 @@ type Store interface {
 	// CreateDeployment inserts d (ID, Rev, CreatedAt, UpdatedAt are set on
 	// return) and its first event. It returns ErrActiveDeployment, wrapped
 	// with the active deployment's ID, if one is active for d.App.
-	CreateDeployment(ctx context.Context, d *Deployment, first Event) error
+	CreateDeployment(ctx context.Context, d *Deployment, first *Event) error
 	// Transition writes d if its stored Rev equals d.Rev, appends ev (which
 	// may be the zero Event to append nothing), and increments d.Rev and
 	// sets d.UpdatedAt on success. App and CreatedAt are never changed.
 	// A stale Rev gives ErrConflict, an unknown ID ErrNotFound, and making
 	// d active while another deployment of the app is active
 	// ErrActiveDeployment; none of them writes anything.
-	Transition(ctx context.Context, d *Deployment, ev Event) error
+	Transition(ctx context.Context, d *Deployment, ev *Event) error
 	// GetDeployment returns one deployment, or ErrNotFound.
 	GetDeployment(ctx context.Context, id int64) (Deployment, error)
 	// ActiveDeployment returns the app's active deployment, or ErrNotFound.
@@ -127,5 +127,17 @@ type Event struct {
 	Data json.RawMessage `json:"data,omitempty"`
 }
 
-// IsZero reports whether ev is the zero Event (Transition appends nothing).
-func (ev Event) IsZero() bool { return ev.Phase == "" && ev.Reason == "" && len(ev.Data) == 0 }
+// IsZero reports whether ev is nil or the zero Event (Transition appends
+// nothing).
+func (ev *Event) IsZero() bool {
+	return ev == nil || ev.Phase == "" && ev.Reason == "" && len(ev.Data) == 0
+}
+
+// Written records where an appended event landed: its ID, its deployment
+// and its time (when the caller left it zero). Stores call it after commit.
+func (ev *Event) Written(id, deploymentID int64, at time.Time) {
+	ev.ID, ev.DeploymentID = id, deploymentID
+	if ev.Time.IsZero() {
+		ev.Time = at
+	}
+}

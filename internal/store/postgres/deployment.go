@@ -20,18 +20,18 @@ const deploymentColumns = `id, app, kind, version, slot, from_version, strategy,
 // transaction. On success d.ID, d.Rev (1), d.CreatedAt and d.UpdatedAt are
 // set. If d is active and another deployment of d.App is active, it returns
 // store.ErrActiveDeployment naming that deployment, and writes nothing.
-func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first store.Event) error {
+func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first *store.Event) error {
 	op := "create deployment of " + d.App
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	evData, err := jsonArg("event data", first.Data)
+	evData, err := jsonArg("event data", eventData(first))
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	at := now()
-	var id int64
+	var id, evID int64
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 INSERT INTO bluegreen_deployments (app, kind, version, slot, from_version, strategy, phase, active,
@@ -44,7 +44,8 @@ RETURNING id`,
 		if err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, id, first, evData, at)
+		evID, err = insertEvent(ctx, tx, id, first, evData, at)
+		return err
 	})
 	if isActiveViolation(err) {
 		return s.activeError(ctx, op, d.App)
@@ -53,6 +54,9 @@ RETURNING id`,
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	d.ID, d.Rev, d.CreatedAt, d.UpdatedAt = id, 1, at, at
+	if !first.IsZero() {
+		first.Written(evID, id, at)
+	}
 	return nil
 }
 
@@ -66,17 +70,18 @@ RETURNING id`,
 // Under READ COMMITTED a concurrent writer of the same row makes the UPDATE
 // wait for it, then re-check rev against the committed row: exactly one of
 // them matches.
-func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev store.Event) error {
+func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev *store.Event) error {
 	op := fmt.Sprintf("transition deployment %d to %s", d.ID, d.Phase)
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	evData, err := jsonArg("event data", ev.Data)
+	evData, err := jsonArg("event data", eventData(ev))
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	at := now()
+	var evID int64
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 UPDATE bluegreen_deployments SET
@@ -93,7 +98,8 @@ WHERE id = $17 AND rev = $18`,
 		if tag.RowsAffected() == 0 {
 			return staleError(ctx, tx, d)
 		}
-		return insertEvent(ctx, tx, d.ID, ev, evData, at)
+		evID, err = insertEvent(ctx, tx, d.ID, ev, evData, at)
+		return err
 	})
 	if isActiveViolation(err) {
 		return s.activeError(ctx, op, d.App)
@@ -103,6 +109,9 @@ WHERE id = $17 AND rev = $18`,
 	}
 	d.Rev++
 	d.UpdatedAt = at
+	if !ev.IsZero() {
+		ev.Written(evID, d.ID, at)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"time"
@@ -13,21 +14,22 @@ import (
 // insertEvent appends ev to deployment id's log inside tx; the zero Event
 // appends nothing. data is ev.Data already checked by jsonArg. A zero
 // ev.Time becomes at, the write time.
-func insertEvent(ctx context.Context, tx pgx.Tx, id int64, ev store.Event, data any, at time.Time) error {
+func insertEvent(ctx context.Context, tx pgx.Tx, id int64, ev *store.Event, data any, at time.Time) (int64, error) {
 	if ev.IsZero() {
-		return nil
+		return 0, nil
 	}
 	when := ev.Time
 	if when.IsZero() {
 		when = at
 	}
-	_, err := tx.Exec(ctx,
-		`INSERT INTO bluegreen_events (deployment_id, time, phase, reason, data) VALUES ($1, $2, $3, $4, $5)`,
-		id, when, ev.Phase, ev.Reason, data)
+	var evID int64
+	err := tx.QueryRow(ctx,
+		`INSERT INTO bluegreen_events (deployment_id, time, phase, reason, data) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		id, when, ev.Phase, ev.Reason, data).Scan(&evID)
 	if err != nil {
-		return fmt.Errorf("append event %s: %w", ev.Phase, err)
+		return 0, fmt.Errorf("append event %s: %w", ev.Phase, err)
 	}
-	return nil
+	return evID, nil
 }
 
 // Events returns deployment id's events, oldest (first written) first; an
@@ -57,4 +59,12 @@ FROM bluegreen_events WHERE deployment_id = $1 ORDER BY id`, id)
 		return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
 	}
 	return evs, nil
+}
+
+// eventData is ev's data, or nil for no event.
+func eventData(ev *store.Event) json.RawMessage {
+	if ev == nil {
+		return nil
+	}
+	return ev.Data
 }

@@ -19,13 +19,13 @@ const deploymentColumns = `id, app, kind, version, slot, from_version, strategy,
 // transaction. On success d.ID, d.Rev (1), d.CreatedAt and d.UpdatedAt are
 // set. If d is active and another deployment of d.App is active, it returns
 // store.ErrActiveDeployment naming that deployment, and writes nothing.
-func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first store.Event) (err error) {
+func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first *store.Event) (err error) {
 	op := "create deployment of " + d.App
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	evData, err := jsonArg("event data", first.Data)
+	evData, err := jsonArg("event data", eventData(first))
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -59,13 +59,17 @@ VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
 	if err != nil {
 		return fmt.Errorf("%s: read new id: %w", op, err)
 	}
-	if err := insertEvent(ctx, tx, id, first, evData, at); err != nil {
+	evID, err := insertEvent(ctx, tx, id, first, evData, at)
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
 	d.ID, d.Rev, d.CreatedAt, d.UpdatedAt = id, 1, at, at
+	if !first.IsZero() {
+		first.Written(evID, id, at)
+	}
 	return nil
 }
 
@@ -75,13 +79,13 @@ VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
 // d.Rev gives store.ErrConflict, an unknown d.ID store.ErrNotFound, and
 // making d active while another deployment of the app is active
 // store.ErrActiveDeployment; in each case nothing is written.
-func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev store.Event) (err error) {
+func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev *store.Event) (err error) {
 	op := fmt.Sprintf("transition deployment %d to %s", d.ID, d.Phase)
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	evData, err := jsonArg("event data", ev.Data)
+	evData, err := jsonArg("event data", eventData(ev))
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -121,7 +125,8 @@ WHERE id = ? AND rev = ?`,
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, staleError(ctx, tx, d))
 	}
-	if err := insertEvent(ctx, tx, d.ID, ev, evData, at); err != nil {
+	evID, err := insertEvent(ctx, tx, d.ID, ev, evData, at)
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -129,6 +134,9 @@ WHERE id = ? AND rev = ?`,
 	}
 	d.Rev++
 	d.UpdatedAt = at
+	if !ev.IsZero() {
+		ev.Written(evID, d.ID, at)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"context"
 	"database/sql"
 	"fmt"
@@ -12,21 +13,25 @@ import (
 // insertEvent appends ev to deployment id's log inside tx; the zero Event
 // appends nothing. data is ev.Data already checked by jsonArg. A zero
 // ev.Time becomes at, the write time.
-func insertEvent(ctx context.Context, tx *sql.Tx, id int64, ev store.Event, data any, at time.Time) error {
+func insertEvent(ctx context.Context, tx *sql.Tx, id int64, ev *store.Event, data any, at time.Time) (int64, error) {
 	if ev.IsZero() {
-		return nil
+		return 0, nil
 	}
 	when := ev.Time
 	if when.IsZero() {
 		when = at
 	}
-	_, err := tx.ExecContext(ctx,
+	res, err := tx.ExecContext(ctx,
 		`INSERT INTO bluegreen_events (deployment_id, time, phase, reason, data) VALUES (?, ?, ?, ?, ?)`,
 		id, formatTime(when), ev.Phase, ev.Reason, data)
 	if err != nil {
-		return fmt.Errorf("append event %s: %w", ev.Phase, err)
+		return 0, fmt.Errorf("append event %s: %w", ev.Phase, err)
 	}
-	return nil
+	evID, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("append event %s: read its id: %w", ev.Phase, err)
+	}
+	return evID, nil
 }
 
 // Events returns deployment id's events, oldest (first written) first; an
@@ -61,4 +66,12 @@ FROM bluegreen_events WHERE deployment_id = ? ORDER BY id`, id)
 		return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
 	}
 	return evs, nil
+}
+
+// eventData is ev's data, or nil for no event.
+func eventData(ev *store.Event) json.RawMessage {
+	if ev == nil {
+		return nil
+	}
+	return ev.Data
 }

@@ -27,7 +27,7 @@ func testConcurrentTransition(t *testing.T, open Opener) {
 		copies[i].Phase = fmt.Sprintf("phase-%d", i)
 		wg.Go(func() {
 			<-start
-			errs[i] = s.Transition(ctx, &copies[i], store.Event{Phase: copies[i].Phase, Reason: "race"})
+			errs[i] = s.Transition(ctx, &copies[i], &store.Event{Phase: copies[i].Phase, Reason: "race"})
 		})
 	}
 	close(start)
@@ -70,7 +70,7 @@ func testConcurrentCreate(t *testing.T, open Opener) {
 		ds[i] = newDeployment("shop")
 		wg.Go(func() {
 			<-start
-			errs[i] = s.CreateDeployment(ctx, ds[i], firstEvent())
+			errs[i] = s.CreateDeployment(ctx, ds[i], ptr(firstEvent()))
 		})
 	}
 	close(start)

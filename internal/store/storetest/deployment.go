@@ -19,7 +19,7 @@ func testCreateDeployment(t *testing.T, open Opener) {
 	d.Rev = 99 // ignored: the store owns Rev, ID and the timestamps
 	before := time.Now().Add(-time.Millisecond)
 	first := firstEvent()
-	if err := s.CreateDeployment(ctx, d, first); err != nil {
+	if err := s.CreateDeployment(ctx, d, &first); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
 	after := time.Now().Add(time.Millisecond)
@@ -62,7 +62,7 @@ func testCreateDeployment(t *testing.T, open Opener) {
 	// A second deployment gets its own ID; an explicit event time is kept.
 	d2 := newDeployment("other")
 	at := time.Date(2029, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
-	if err := s.CreateDeployment(ctx, d2, store.Event{Time: at, Phase: "pending", Reason: "r"}); err != nil {
+	if err := s.CreateDeployment(ctx, d2, &store.Event{Time: at, Phase: "pending", Reason: "r"}); err != nil {
 		t.Fatalf("create deployment of other app: %v", err)
 	}
 	if d2.ID == d.ID {
@@ -99,7 +99,7 @@ func testSecondActiveRefused(t *testing.T, open Opener) {
 	}
 
 	second := newDeployment("shop")
-	err = s.CreateDeployment(ctx, second, firstEvent())
+	err = s.CreateDeployment(ctx, second, ptr(firstEvent()))
 	if !errors.Is(err, store.ErrActiveDeployment) {
 		t.Fatalf("second active deployment: err = %v, want ErrActiveDeployment", err)
 	}
@@ -156,7 +156,7 @@ func testTransition(t *testing.T, open Opener) {
 	d.Deadline = time.Date(2031, 5, 6, 7, 11, 9, 0, time.UTC)
 	d.Data = json.RawMessage(`{"analysis":{"verdict":"pass","error_rate":0.001}}`)
 	ev := store.Event{Phase: "shifting", Reason: "step 2", Data: json.RawMessage(`{"weight":20}`)}
-	if err := s.Transition(ctx, d, ev); err != nil {
+	if err := s.Transition(ctx, d, &ev); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 	if d.Rev != created.Rev+1 {
@@ -177,11 +177,18 @@ func testTransition(t *testing.T, open Opener) {
 	if evs[1].Phase != "shifting" || evs[1].Reason != "step 2" || !jsonEqual(t, evs[1].Data, ev.Data) {
 		t.Errorf("appended event = %+v, want %+v", evs[1], ev)
 	}
+	// The caller learns where its event landed (SSE ids, webhook dedup).
+	if ev.ID == 0 || ev.ID != evs[1].ID || ev.DeploymentID != d.ID || !ev.Time.Equal(evs[1].Time) {
+		t.Errorf("Transition left the event as %+v; want ID %d, deployment %d, time %v", ev, evs[1].ID, d.ID, evs[1].Time)
+	}
+	if ev.ID <= evs[0].ID {
+		t.Errorf("event ids not increasing: %d then %d", evs[0].ID, ev.ID)
+	}
 
 	// The zero Event appends nothing but the write still happens.
 	d.Paused = "shifting"
 	d.Phase = "paused"
-	if err := s.Transition(ctx, d, store.Event{}); err != nil {
+	if err := s.Transition(ctx, d, nil); err != nil {
 		t.Fatalf("transition without event: %v", err)
 	}
 	if d.Rev != created.Rev+2 {
@@ -201,14 +208,14 @@ func testTransitionStaleRev(t *testing.T, open Opener) {
 
 	stale := *d
 	d.Phase = "provisioning"
-	if err := s.Transition(ctx, d, store.Event{Phase: "provisioning", Reason: "first"}); err != nil {
+	if err := s.Transition(ctx, d, &store.Event{Phase: "provisioning", Reason: "first"}); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 	stored := get(t, s, d.ID)
 
 	stale.Phase = "failed"
 	stale.Active = false
-	err := s.Transition(ctx, &stale, store.Event{Phase: "failed", Reason: "stale"})
+	err := s.Transition(ctx, &stale, &store.Event{Phase: "failed", Reason: "stale"})
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale transition: err = %v, want ErrConflict", err)
 	}
@@ -229,7 +236,7 @@ func testTransitionUnknownID(t *testing.T, open Opener) {
 	s := open(t)
 	d := newDeployment("shop")
 	d.ID, d.Rev = 4242, 1
-	err := s.Transition(t.Context(), d, store.Event{Phase: "x"})
+	err := s.Transition(t.Context(), d, &store.Event{Phase: "x"})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("transition of unknown deployment: err = %v, want ErrNotFound", err)
 	}
@@ -250,7 +257,7 @@ func testEndingFreesApp(t *testing.T, open Opener) {
 		t.Fatalf("active deployment after ending: err = %v, want ErrNotFound", err)
 	}
 	next := newDeployment("shop")
-	if err := s.CreateDeployment(ctx, next, firstEvent()); err != nil {
+	if err := s.CreateDeployment(ctx, next, ptr(firstEvent())); err != nil {
 		t.Fatalf("create after the previous ended: %v", err)
 	}
 
@@ -259,7 +266,7 @@ func testEndingFreesApp(t *testing.T, open Opener) {
 	stored := get(t, s, first.ID)
 	first.Active = true
 	first.Phase = "shifting"
-	err := s.Transition(ctx, first, store.Event{Phase: "shifting", Reason: "revive"})
+	err := s.Transition(ctx, first, &store.Event{Phase: "shifting", Reason: "revive"})
 	if !errors.Is(err, store.ErrActiveDeployment) {
 		t.Fatalf("reactivate while another is active: err = %v, want ErrActiveDeployment", err)
 	}
@@ -328,7 +335,7 @@ func testEventsOldestFirst(t *testing.T, open Opener) {
 	phases := []string{"provisioning", "waiting_ready", "verifying", "shifting", "baking"}
 	for _, p := range phases {
 		d.Phase = p
-		if err := s.Transition(ctx, d, store.Event{Phase: p, Reason: "to " + p}); err != nil {
+		if err := s.Transition(ctx, d, &store.Event{Phase: p, Reason: "to " + p}); err != nil {
 			t.Fatalf("transition to %s: %v", p, err)
 		}
 	}

@@ -36,7 +36,7 @@ func firstEvent() store.Event {
 // create stores d with firstEvent and fails the test on error.
 func create(t *testing.T, s store.Store, d *store.Deployment) {
 	t.Helper()
-	if err := s.CreateDeployment(t.Context(), d, firstEvent()); err != nil {
+	if err := s.CreateDeployment(t.Context(), d, ptr(firstEvent())); err != nil {
 		t.Fatalf("create deployment for %s: %v", d.App, err)
 	}
 }
@@ -47,7 +47,7 @@ func end(t *testing.T, s store.Store, d *store.Deployment) {
 	d.Phase = "succeeded"
 	d.Active = false
 	d.EndedAt = time.Date(2031, 5, 6, 8, 0, 0, 0, time.UTC)
-	if err := s.Transition(t.Context(), d, store.Event{Phase: "succeeded", Reason: "done"}); err != nil {
+	if err := s.Transition(t.Context(), d, &store.Event{Phase: "succeeded", Reason: "done"}); err != nil {
 		t.Fatalf("end deployment %d: %v", d.ID, err)
 	}
 }
@@ -130,3 +130,6 @@ func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
 	}
 	return reflect.DeepEqual(va, vb)
 }
+
+// ptr returns a pointer to a copy of ev, for the *store.Event parameters.
+func ptr(ev store.Event) *store.Event { return &ev }

@@ -21,7 +21,7 @@ func testJSONRoundTrip(t *testing.T, open Opener) {
 	d := newDeployment("shop")
 	d.Data = json.RawMessage(nested)
 	ev := store.Event{Phase: "pending", Reason: "created", Data: json.RawMessage(nested)}
-	if err := s.CreateDeployment(ctx, d, ev); err != nil {
+	if err := s.CreateDeployment(ctx, d, &ev); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
 	got := get(t, s, d.ID)
@@ -38,7 +38,7 @@ func testJSONRoundTrip(t *testing.T, open Opener) {
 
 	// Data can be cleared.
 	d.Data = nil
-	if err := s.Transition(ctx, d, store.Event{}); err != nil {
+	if err := s.Transition(ctx, d, nil); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 	if got := get(t, s, d.ID); len(got.Data) != 0 {
@@ -65,11 +65,11 @@ func testInvalidJSONRefused(t *testing.T, open Opener) {
 
 	d := newDeployment("shop")
 	d.Data = bad
-	if err := s.CreateDeployment(ctx, d, firstEvent()); err == nil {
+	if err := s.CreateDeployment(ctx, d, ptr(firstEvent())); err == nil {
 		t.Errorf("create with invalid Data succeeded")
 	}
 	d = newDeployment("shop")
-	if err := s.CreateDeployment(ctx, d, store.Event{Phase: "pending", Data: bad}); err == nil {
+	if err := s.CreateDeployment(ctx, d, &store.Event{Phase: "pending", Data: bad}); err == nil {
 		t.Errorf("create with invalid event Data succeeded")
 	}
 	if list, err := s.ListDeployments(ctx, "shop", 0); err != nil || len(list) != 0 {
@@ -81,12 +81,12 @@ func testInvalidJSONRefused(t *testing.T, open Opener) {
 	stored := get(t, s, d.ID)
 	bumped := *d
 	bumped.Data = bad
-	err := s.Transition(ctx, &bumped, store.Event{Phase: "x"})
+	err := s.Transition(ctx, &bumped, &store.Event{Phase: "x"})
 	if err == nil || errors.Is(err, store.ErrConflict) {
 		t.Errorf("transition with invalid Data: err = %v, want a validation error", err)
 	}
 	bumped = *d
-	if err := s.Transition(ctx, &bumped, store.Event{Phase: "x", Data: bad}); err == nil {
+	if err := s.Transition(ctx, &bumped, &store.Event{Phase: "x", Data: bad}); err == nil {
 		t.Errorf("transition with invalid event Data succeeded")
 	}
 	checkDeployment(t, stored, get(t, s, d.ID))
@@ -120,7 +120,7 @@ func testTimesUTC(t *testing.T, open Opener) {
 	fine := time.Date(2031, 1, 2, 3, 4, 5, 123_456_789, zone)
 	d.Deadline = fine
 	d.EndedAt = fine.Add(time.Hour)
-	if err := s.Transition(ctx, d, store.Event{Time: fine, Phase: "p"}); err != nil {
+	if err := s.Transition(ctx, d, &store.Event{Time: fine, Phase: "p"}); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 	got = get(t, s, d.ID)
@@ -146,7 +146,7 @@ func testTimesUTC(t *testing.T, open Opener) {
 	// Zero times stay zero.
 	d.Deadline = time.Time{}
 	d.EndedAt = time.Time{}
-	if err := s.Transition(ctx, d, store.Event{}); err != nil {
+	if err := s.Transition(ctx, d, nil); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 	got = get(t, s, d.ID)

@@ -23,7 +23,7 @@ func testReopen(t *testing.T, open Opener) {
 	d := newDeployment("shop")
 	create(t, s, d)
 	d.Phase = "shifting"
-	if err := s.Transition(ctx, d, store.Event{Phase: "shifting", Reason: "step 1"}); err != nil {
+	if err := s.Transition(ctx, d, &store.Event{Phase: "shifting", Reason: "step 1"}); err != nil {
 		t.Fatalf("transition: %v", err)
 	}
 
@@ -32,7 +32,7 @@ func testReopen(t *testing.T, open Opener) {
 	s2 := open(t)
 	checkDeployment(t, *d, get(t, s2, d.ID))
 	d.Phase = "baking"
-	if err := s2.Transition(ctx, d, store.Event{Phase: "baking", Reason: "step 2"}); err != nil {
+	if err := s2.Transition(ctx, d, &store.Event{Phase: "baking", Reason: "step 2"}); err != nil {
 		t.Fatalf("transition through the second store: %v", err)
 	}
 	closeStore(t, s2)
