@@ -1,0 +1,218 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backfill is a parsed backfill.sql:
+//
+//	-- bluegreen: table=customers key=id [batch=5000]
+//	UPDATE customers SET city = split_part(address, ',', 2)
+//	WHERE id >= :lo AND id < :hi AND city IS NULL;
+//
+// The header names the table and its integer key; the one statement
+// updates the rows whose key is in [:lo, :hi). It must be idempotent over
+// a range (running a range twice gives the same rows), since a batch
+// interrupted before its commit runs again.
+type Backfill struct {
+	Table, Key string
+	BatchSize  int // 0: Options.BatchSize
+	SQL        string
+}
+
+// BackfillPlan is a backfill as a plan shows it.
+type BackfillPlan struct {
+	Table, Key string
+	BatchSize  int
+	SQL        string
+	Next       *int64 // resume point, nil for a fresh start
+}
+
+var (
+	headerRE = regexp.MustCompile(`(?m)^\s*--\s*bluegreen:\s*(.*)$`)
+	loRE     = regexp.MustCompile(`:lo\b`)
+	hiRE     = regexp.MustCompile(`:hi\b`)
+	identRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+)
+
+func parseBackfill(f *File) (*Backfill, error) {
+	m := headerRE.FindStringSubmatch(f.Text)
+	if m == nil {
+		return nil, errors.New("missing header: start with `-- bluegreen: table=NAME key=COLUMN` (key: an integer column)")
+	}
+	b := &Backfill{}
+	for _, kv := range strings.Fields(m[1]) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("header: %q: want key=value", kv)
+		}
+		switch k {
+		case "table":
+			b.Table = v
+		case "key":
+			b.Key = v
+		case "batch":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("header: batch=%s: want a positive whole number", v)
+			}
+			b.BatchSize = n
+		default:
+			return nil, fmt.Errorf("header: unknown key %q: want table, key or batch", k)
+		}
+	}
+	if !identRE.MatchString(b.Table) || !identRE.MatchString(b.Key) {
+		return nil, errors.New("header: table= and key= must be plain identifiers, such as table=customers key=id")
+	}
+	if len(f.Statements) != 1 {
+		return nil, fmt.Errorf("want exactly one statement, found %d", len(f.Statements))
+	}
+	b.SQL = f.Statements[0]
+	body := stripComments(b.SQL)
+	if !loRE.MatchString(body) || !hiRE.MatchString(body) {
+		return nil, errors.New("the statement must use both :lo and :hi, such as WHERE id >= :lo AND id < :hi")
+	}
+	return b, nil
+}
+
+// bind puts a batch's key range into the statement. Keys are integers, so
+// they are written as literals: the same text runs on both databases.
+func (b *Backfill) bind(lo, hi int64) string {
+	s := loRE.ReplaceAllString(b.SQL, strconv.FormatInt(lo, 10))
+	return hiRE.ReplaceAllString(s, strconv.FormatInt(hi, 10))
+}
+
+// BatchProgress is reported after each committed batch.
+type BatchProgress struct {
+	Lo, Hi    int64 // the batch's key range [Lo, Hi)
+	Rows      int64 // rows the batch updated
+	TotalRows int64 // rows updated so far, over every run
+	Done      float64
+	Took      time.Duration
+	Size      int           // keys per batch after throttling
+	Pause     time.Duration // inserted after this batch
+	Rate      float64       // rows per second in this run
+	ETA       time.Duration
+}
+
+// runBackfill runs the backfill of m in batches from the recorded resume
+// point, each batch committed with its progress in the history row.
+func (e *Engine) runBackfill(ctx context.Context, m *Migration, rec *Record) error {
+	b := m.Backfill
+	if rec.BackfillNext == nil {
+		var lo, hi sql.NullInt64
+		q := fmt.Sprintf("SELECT min(%s), max(%s) FROM %s", b.Key, b.Key, b.Table)
+		if err := e.db.sql.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+			return fmt.Errorf("backfill %s: key range of %s: %w", m.Name, b.Table, err)
+		}
+		next, max := lo.Int64, hi.Int64+1
+		if !lo.Valid {
+			next, max = 0, 0
+		}
+		rec.BackfillNext, rec.BackfillMax = &next, &max
+		rec.UpdatedAt = e.opts.Now()
+		if err := saveRecord(ctx, e.db, e.db.sql, rec); err != nil {
+			return fmt.Errorf("backfill %s: %w", m.Name, err)
+		}
+	}
+	limit := b.BatchSize
+	if limit == 0 {
+		limit = e.opts.BatchSize
+	}
+	size := limit
+	start, end := *rec.BackfillNext, *rec.BackfillMax
+	began := e.opts.Now()
+	var runRows int64
+	lastSaid := time.Time{}
+	for lo := start; lo < end; {
+		hi := min(lo+int64(size), end)
+		t0 := e.opts.Now()
+		n, err := e.backfillBatch(ctx, m, rec, lo, hi)
+		if err != nil {
+			return err
+		}
+		took := e.opts.Now().Sub(t0)
+		runRows += n
+		batchLo := lo
+		lo = hi
+
+		var pause time.Duration
+		switch {
+		case took > e.opts.BatchTarget:
+			size = max(size/2, 1)
+			pause = min(took, 5*time.Second)
+		case took < e.opts.BatchTarget/2 && size < limit:
+			size = min(size*2, limit)
+		}
+		p := BatchProgress{Lo: batchLo, Hi: hi, Rows: n, TotalRows: rec.BackfillRows, Took: took, Size: size, Pause: pause}
+		if total := end - start; total > 0 {
+			p.Done = float64(hi-start) / float64(total)
+		}
+		if el := e.opts.Now().Sub(began).Seconds(); el > 0 {
+			p.Rate = float64(runRows) / el
+			if keysPerSec := float64(hi-start) / el; keysPerSec > 0 {
+				p.ETA = time.Duration(float64(end-hi) / keysPerSec * float64(time.Second))
+			}
+		}
+		e.emit(Event{Migration: m.Name, Op: OpExpand, Kind: EventBatch, Batch: &p})
+		if now := e.opts.Now(); now.Sub(lastSaid) >= e.opts.ProgressEvery || hi >= end {
+			lastSaid = now
+			e.say("%s backfill: %d rows, %.0f%% of this run's %s keys, %.0f rows/s, ETA %s, batch %d", m.Name, rec.BackfillRows, 100*p.Done, b.Table, p.Rate, p.ETA.Round(time.Second), size)
+		}
+		if pause > 0 {
+			if err := sleep(ctx, pause); err != nil {
+				return fmt.Errorf("backfill %s: %w", m.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// backfillBatch updates keys [lo, hi) and records the progress in the same
+// transaction, so a kill loses at most the uncommitted batch.
+func (e *Engine) backfillBatch(ctx context.Context, m *Migration, rec *Record, lo, hi int64) (int64, error) {
+	var rows int64
+	err := e.withLockRetry(ctx, m.Name, OpExpand, "backfill batch", func(ctx context.Context) error {
+		tx, err := e.db.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+		w, err := e.prepareTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, m.Backfill.bind(lo, hi))
+		if err := blocked(err, w.stop()); err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		r := *rec
+		r.BackfillNext = &hi
+		r.BackfillRows += n
+		r.UpdatedAt = e.opts.Now()
+		if err := saveRecord(ctx, e.db, tx, &r); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		*rec = r
+		rows = n
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("backfill %s: batch %s in [%d, %d): %w", m.Name, m.Backfill.Key, lo, hi, err)
+	}
+	return rows, nil
+}

@@ -1,0 +1,28 @@
+// Package migrate runs expand/contract schema migrations on PostgreSQL and
+// SQLite, plan first, then execute.
+//
+// The main flow:
+//
+//	Load(dir)                  read migrations/NNNN_name/{expand,contract,backfill,validate,restore}.sql
+//	Open(ctx, url)             postgres://… (pgx) or sqlite:path
+//	New(db, set, opts)         an Engine; it creates bluegreen_schema_migrations on first use
+//	e.Plan(ctx, op, name)      the exact statements an operation would run, from history and files
+//	e.Expand / e.Contract / e.Restore(ctx, name)
+//	                           take the runner lock (PostgreSQL advisory lock, SQLite lock
+//	                           file), check checksums, build the plan, run it step by step
+//	e.Validate(ctx, names)     validate.sql queries must return no rows (a gate)
+//	CanContract(...)           refuses a contract while a release that needs the old shape runs
+//
+// Every step (one statement) commits in its own transaction together with
+// the history row's step counter, so a failure leaves history naming
+// exactly the last finished statement and the next run resumes after it.
+// On PostgreSQL each step runs with a short lock_timeout and is retried
+// with backoff and jitter on SQLSTATE 55P03, reporting the blocking
+// sessions; statements that cannot run in a transaction (CREATE INDEX
+// CONCURRENTLY, …) run alone, and an INVALID index left by a failed build
+// is dropped before the retry. A backfill runs in key-range batches, each
+// committed with its progress, throttled when a batch is slow. Before a
+// contract drops a column its values are archived (keyed by primary key)
+// so Restore can bring them back; on SQLite a copy of the database file is
+// taken too.
+package migrate

@@ -1,0 +1,157 @@
+package migrate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// FileKind is one of the SQL files a migration directory may hold.
+type FileKind string
+
+// The files of a migration directory. expand.sql and contract.sql are
+// required; the others are optional.
+const (
+	FileExpand   FileKind = "expand.sql"
+	FileBackfill FileKind = "backfill.sql"
+	FileValidate FileKind = "validate.sql"
+	FileContract FileKind = "contract.sql"
+	FileRestore  FileKind = "restore.sql"
+)
+
+// fileKinds is every FileKind, in the order they run.
+var fileKinds = [...]FileKind{FileExpand, FileBackfill, FileValidate, FileContract, FileRestore}
+
+// nameRE is a migration directory name: NNNN_name.
+var nameRE = regexp.MustCompile(`^[0-9]{4,}_[a-z0-9_]+$`)
+
+// File is one SQL file of a migration, read at Load.
+type File struct {
+	Kind       FileKind
+	Path       string
+	Text       string
+	Checksum   string   // sha256 of the bytes, hex
+	Statements []string // split at top-level semicolons
+}
+
+// Migration is one migrations/NNNN_name directory.
+type Migration struct {
+	Name  string
+	Dir   string
+	Files map[FileKind]*File
+	// Backfill is backfill.sql parsed; nil without one.
+	Backfill *Backfill
+}
+
+// File returns the file of kind k, or nil.
+func (m *Migration) File(k FileKind) *File { return m.Files[k] }
+
+// Set is the migrations of a directory, sorted by name.
+type Set []*Migration
+
+// Get returns the migration called name, or nil.
+func (s Set) Get(name string) *Migration {
+	for _, m := range s {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// Load reads every NNNN_name directory under dir. A directory without
+// expand.sql or contract.sql, an unknown .sql file, a file that does not
+// split into statements, a transaction-control statement (BEGIN, COMMIT…)
+// or a bad backfill.sql is an error naming the file.
+func Load(dir string) (Set, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	var set Set
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if !nameRE.MatchString(e.Name()) {
+			return nil, fmt.Errorf("load migrations: %s: directory name must be NNNN_name (digits, underscore, lower-case name)", filepath.Join(dir, e.Name()))
+		}
+		m, err := loadOne(filepath.Join(dir, e.Name()), e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("load migrations: %w", err)
+		}
+		set = append(set, m)
+	}
+	sort.Slice(set, func(i, j int) bool { return set[i].Name < set[j].Name })
+	return set, nil
+}
+
+func loadOne(dir, name string) (*Migration, error) {
+	m := &Migration{Name: name, Dir: dir, Files: map[FileKind]*File{}}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		kind := FileKind(e.Name())
+		if !kind.known() {
+			return nil, fmt.Errorf("%s: unknown file: want expand.sql, backfill.sql, validate.sql, contract.sql or restore.sql", filepath.Join(dir, e.Name()))
+		}
+	}
+	for _, k := range fileKinds {
+		f, err := readFile(filepath.Join(dir, string(k)), k)
+		if errors.Is(err, fs.ErrNotExist) {
+			if k == FileExpand || k == FileContract {
+				return nil, fmt.Errorf("%s: missing %s (it may hold only a comment)", dir, k)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.Files[k] = f
+	}
+	if f := m.Files[FileBackfill]; f != nil {
+		b, err := parseBackfill(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		m.Backfill = b
+	}
+	return m, nil
+}
+
+func readFile(path string, k FileKind) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	stmts, err := splitStatements(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, s := range stmts {
+		if isTxControl(s) {
+			return nil, fmt.Errorf("%s: statement %d: %q: no transaction control in migrations; bluegreen runs each statement in its own transaction", path, i+1, firstLine(s))
+		}
+	}
+	return &File{Kind: k, Path: path, Text: string(b), Checksum: hex.EncodeToString(sum[:]), Statements: stmts}, nil
+}
+
+func (k FileKind) known() bool {
+	switch k {
+	case FileExpand, FileBackfill, FileValidate, FileContract, FileRestore:
+		return true
+	}
+	return false
+}
