@@ -8,12 +8,15 @@ type Check struct {
 	Slot    CheckSlot `yaml:"slot"`
 	Timeout Duration  `yaml:"timeout"` // per attempt; default 10s
 	// Retries is how many more attempts a failing check gets.
-	Retries int           `yaml:"retries"`
-	HTTP    *HTTPCheck    `yaml:"http"`
-	MCP     *MCPCheck     `yaml:"mcp"`
-	Browser *BrowserCheck `yaml:"browser"`
+	Retries int `yaml:"retries"`
+	// AfterPromotion runs the check again once the release is live (after
+	// the traffic shift); a failure there rolls back.
+	AfterPromotion bool          `yaml:"after_promotion"`
+	HTTP           *HTTPCheck    `yaml:"http"`
+	MCP            *MCPCheck     `yaml:"mcp"`
+	Browser        *BrowserCheck `yaml:"browser"`
 	// Command is argv of a test suite; it gets TEST_URL of the preview
-	// route.
+	// route, BLUEGREEN_SLOT and BLUEGREEN_VERSION. Exit 0 passes.
 	Command []string `yaml:"command"`
 }
 
@@ -88,11 +91,15 @@ type HTTPExpect struct {
 	BodyRegex    string         `yaml:"body_regex"`
 }
 
-// MCPCheck talks to an MCP server over streamable HTTP.
+// MCPCheck talks to an MCP server over Streamable HTTP with the official
+// SDK's client; it works with servers that use sessions and stateless ones.
 type MCPCheck struct {
-	Path      string        `yaml:"path"` // default /mcp
-	ToolsList *MCPToolsList `yaml:"tools_list"`
-	Call      *MCPCall      `yaml:"call"`
+	Path string `yaml:"path"` // default /mcp
+	// Headers are sent with every MCP request (an API key, a Host).
+	Headers       map[string]string `yaml:"headers"`
+	ToolsList     *MCPToolsList     `yaml:"tools_list"`
+	Call          *MCPCall          `yaml:"call"`
+	ResourcesRead *MCPResourcesRead `yaml:"resources_read"`
 }
 
 // MCPToolsList asserts on tools/list.
@@ -109,7 +116,8 @@ type CompareMode string
 // The compare_with_live values.
 const (
 	CompareOff           CompareMode = "off"            // do not compare
-	CompareWarn          CompareMode = "warn"           // report differences, pass
+	CompareWarn          CompareMode = "warn"           // same as breaking-warns
+	CompareBreakingWarns CompareMode = "breaking-warns" // report breaking changes, pass
 	CompareBreakingFails CompareMode = "breaking-fails" // a breaking change fails the check
 )
 
@@ -118,6 +126,9 @@ type MCPCall struct {
 	Tool      string         `yaml:"tool"`
 	Arguments map[string]any `yaml:"arguments"`
 	Expect    MCPExpect      `yaml:"expect"`
+	// MaxLatency fails the check when the call takes longer; 0 means no
+	// limit.
+	MaxLatency Duration `yaml:"max_latency"`
 }
 
 // MCPExpect is what a tool call asserts.
@@ -125,13 +136,45 @@ type MCPExpect struct {
 	// IsError is the expected isError of the result (default false).
 	IsError         bool   `yaml:"is_error"`
 	ContentContains string `yaml:"content_contains"`
-	// JSON maps a dotted path into structuredContent to the expected value.
+	// StructuredContent requires the result to carry structuredContent.
+	StructuredContent bool `yaml:"structured_content"`
+	// JSON maps a dotted path into structuredContent (or, when there is
+	// none, into the first text content parsed as JSON) to the expected
+	// value.
 	JSON map[string]any `yaml:"json"`
 }
 
-// BrowserCheck loads a page in a headless browser.
+// MCPResourcesRead reads one resource, such as a widget template.
+type MCPResourcesRead struct {
+	URI string `yaml:"uri"`
+	// MIMEType is the expected mimeType of the contents, such as
+	// text/html+skybridge for a ChatGPT app widget; "" accepts any.
+	MIMEType string `yaml:"mime_type"`
+	// Contains must appear in the resource's text.
+	Contains string `yaml:"contains"`
+}
+
+// BrowserCheck loads a page in headless Chromium: either Path on the slot,
+// or the HTML of the MCP resource Widget rendered with a stub
+// window.openai.
 type BrowserCheck struct {
 	Path string `yaml:"path"`
-	// WaitFor is a JavaScript expression that must become true.
+	// Widget is the URI of an MCP resource whose HTML is rendered, such as
+	// ui://widget/appointments.html.
+	Widget string `yaml:"widget"`
+	// MCPPath is the MCP endpoint Widget is read from; default /mcp.
+	MCPPath string `yaml:"mcp_path"`
+	// ToolOutput is window.openai.toolOutput for a widget.
+	ToolOutput map[string]any `yaml:"tool_output"`
+	// WaitFor is a JavaScript expression that must become true; default
+	// document.readyState === "complete".
 	WaitFor string `yaml:"wait_for"`
+	// AllowConsoleErrors are regular expressions; a console error or an
+	// uncaught exception whose text matches one does not fail the check.
+	AllowConsoleErrors []string `yaml:"allow_console_errors"`
+}
+
+func (b *BrowserCheck) setDefaults() {
+	b.MCPPath = "/mcp"
+	b.WaitFor = `document.readyState === "complete"`
 }

@@ -461,3 +461,46 @@ func TestDurationAndPercentText(t *testing.T) {
 		t.Errorf("yaml: %s %v", y, err)
 	}
 }
+
+// TestCheckOptions: the MCP, browser and command options parse, with the
+// browser's defaults.
+func TestCheckOptions(t *testing.T) {
+	c := mustParse(t, minimal+`checks:
+  - name: tools
+    after_promotion: true
+    mcp:
+      headers: { X-Api-Key: k }
+      tools_list: { min: 2, required: [search_appointments], compare_with_live: breaking-warns }
+      call: { tool: search_appointments, arguments: { userId: t1 }, max_latency: 800ms, expect: { content_contains: Dr, structured_content: true, json: { count: 2 } } }
+      resources_read: { uri: "ui://widget/appointments.html", mime_type: text/html+skybridge, contains: window.openai }
+  - name: widget
+    browser: { widget: "ui://widget/appointments.html", tool_output: { count: 1 }, allow_console_errors: ["favicon"] }
+  - name: page
+    browser: { path: /w, wait_for: "window.ready === true" }
+  - name: suite
+    command: [sh, -c, "exit 0"]
+`, nil)
+	m := c.Checks[0]
+	if !m.AfterPromotion || m.MCP.Headers["X-Api-Key"] != "k" || m.MCP.ToolsList.CompareWithLive != CompareBreakingWarns {
+		t.Errorf("tools: %+v %+v", m, *m.MCP)
+	}
+	call := m.MCP.Call
+	if call.MaxLatency.D() != 800*time.Millisecond || !call.Expect.StructuredContent || call.Expect.ContentContains != "Dr" ||
+		!reflect.DeepEqual(call.Expect.JSON, map[string]any{"count": 2}) || call.Arguments["userId"] != "t1" {
+		t.Errorf("call: %+v", *call)
+	}
+	if r := m.MCP.ResourcesRead; r.URI != "ui://widget/appointments.html" || r.MIMEType != "text/html+skybridge" || r.Contains != "window.openai" {
+		t.Errorf("resources_read: %+v", *r)
+	}
+	w := c.Checks[1].Browser
+	if w.Widget != "ui://widget/appointments.html" || w.MCPPath != "/mcp" || w.WaitFor != `document.readyState === "complete"` ||
+		w.Path != "" || !reflect.DeepEqual(w.AllowConsoleErrors, []string{"favicon"}) || w.ToolOutput["count"] != 1 {
+		t.Errorf("widget: %+v", *w)
+	}
+	if p := c.Checks[2].Browser; p.Path != "/w" || p.WaitFor != "window.ready === true" || c.Checks[2].AfterPromotion {
+		t.Errorf("page: %+v", *p)
+	}
+	if k := c.Checks[3]; k.Kind() != KindCommand || len(k.Command) != 3 {
+		t.Errorf("suite: %+v", k)
+	}
+}

@@ -39,6 +39,7 @@ func TestBadConfigs(t *testing.T) {
 		{"duplicate_check", `duplicate_check.yaml:8:11: checks[1].name: duplicate check name "health"`},
 		{"check_kinds", `check_kinds.yaml:6:5: checks[0]: check "nothing" has no kind`},
 		{"check_details", "check_details.yaml:9:5: checks[1].browser.path: must start with /"},
+		{"check_options", "check_options.yaml:7:42: checks[0].mcp.resources_read.uri: required"},
 		{"on_inconclusive", `on_inconclusive.yaml:6:20: analysis.on_inconclusive: unknown value "ignore": want pause, extend or fail`},
 		{"negative_instances", "negative_instances.yaml:6:16: driver.process.instances: must be at least 1, not -1"},
 		{"undefined_var", "undefined_var.yaml:5:48: driver.process.env.SECRET: undefined variable NOPE"},

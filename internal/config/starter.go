@@ -66,11 +66,12 @@ checks:                            # run against the idle slot through the previ
     slot: idle                     # idle | live | both
     timeout: 10s                   # per attempt
     retries: 0                     # extra attempts when it fails
+    after_promotion: false         # run again once live; a failure rolls back
     http: { method: GET, path: /health, expect: { status: 200 }, max_latency: 0s }  # 0s: no latency limit
   # - name: tools
   #   mcp: { path: /mcp, tools_list: { min: 1, compare_with_live: breaking-fails }, call: { tool: search, arguments: { q: test } } }
   # - name: widget
-  #   browser: { path: /widget-test, wait_for: "window.openai !== undefined" }
+  #   browser: { path: /widget-test, wait_for: "window.openai !== undefined" }   # or widget: ui://widget/main.html
   # - name: suite
   #   command: ["npx", "playwright", "test"]   # gets TEST_URL of the preview route
 

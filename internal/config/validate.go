@@ -247,8 +247,8 @@ func (v *validator) checks() {
 		if m := ch.MCP; m != nil {
 			v.mcpCheck(p+".mcp", m)
 		}
-		if b := ch.Browser; b != nil && !strings.HasPrefix(b.Path, "/") {
-			v.at(p+".browser.path", "must start with /, such as /widget-test")
+		if b := ch.Browser; b != nil {
+			v.browserCheck(p+".browser", b)
 		}
 		if ch.Command != nil && (len(ch.Command) == 0 || ch.Command[0] == "") {
 			v.at(p+".command", "needs a program, such as [\"npx\", \"playwright\", \"test\"]")
@@ -294,16 +294,48 @@ func (v *validator) mcpCheck(p string, m *MCPCheck) {
 			v.at(p+".tools_list.min", "must not be negative, not %d", t.Min)
 		}
 		switch t.CompareWithLive {
-		case CompareOff, CompareWarn, CompareBreakingFails:
+		case CompareOff, CompareWarn, CompareBreakingWarns, CompareBreakingFails:
 		default:
-			v.at(p+".tools_list.compare_with_live", "unknown mode %q: want off, warn or breaking-fails", t.CompareWithLive)
+			v.at(p+".tools_list.compare_with_live", "unknown mode %q: want off, breaking-warns or breaking-fails", t.CompareWithLive)
 		}
 	}
-	if m.Call != nil && m.Call.Tool == "" {
-		v.missing(p+".call.tool", []string{p + ".call"}, "required: the name of the tool to call")
+	for name := range m.Headers {
+		if !isToken(name) {
+			v.at(p+".headers."+name, "invalid header name %q", name)
+		}
 	}
-	if m.ToolsList == nil && m.Call == nil {
-		v.missing(p+".tools_list", []string{p}, "an mcp check needs tools_list, call or both")
+	if c := m.Call; c != nil {
+		if c.Tool == "" {
+			v.missing(p+".call.tool", []string{p + ".call"}, "required: the name of the tool to call")
+		}
+		v.notNegative(p+".call.max_latency", c.MaxLatency)
+	}
+	if r := m.ResourcesRead; r != nil && r.URI == "" {
+		v.missing(p+".resources_read.uri", []string{p + ".resources_read"}, "required: the URI of the resource to read, such as ui://widget/main.html")
+	}
+	if m.ToolsList == nil && m.Call == nil && m.ResourcesRead == nil {
+		v.missing(p+".tools_list", []string{p}, "an mcp check needs tools_list, call, resources_read or several")
+	}
+}
+
+func (v *validator) browserCheck(p string, b *BrowserCheck) {
+	switch {
+	case b.Path != "" && b.Widget != "":
+		v.at(p+".widget", "give path or widget, not both")
+	case b.Widget != "":
+		if !strings.HasPrefix(b.MCPPath, "/") {
+			v.at(p+".mcp_path", "must start with /, such as /mcp")
+		}
+	case !strings.HasPrefix(b.Path, "/"):
+		v.at(p+".path", "must start with /, such as /widget-test (or give widget: an MCP resource URI)")
+	}
+	if strings.TrimSpace(b.WaitFor) == "" {
+		v.at(p+".wait_for", "must not be empty: a JavaScript expression that becomes true, such as window.ready === true")
+	}
+	for i, re := range b.AllowConsoleErrors {
+		if _, err := regexp.Compile(re); err != nil {
+			v.at(p+".allow_console_errors["+strconv.Itoa(i)+"]", "invalid regular expression: %v", err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
@@ -48,21 +49,34 @@ func (a routerAdapter) SlotReady(slot string) (healthy, total int) {
 // checkVerifier runs the configured checks for the idle slot through the
 // preview route, exactly as a user reaching the preview would.
 type checkVerifier struct {
-	runner  *verify.Runner
-	baseURL func() string
+	runner *verify.Runner
+	// base reaches the idle slot; live reaches the live slot through the
+	// production listener, "" when no release is live.
+	base, live func() string
+	opts       verify.Options // the fixed part: Dir, BrowserHeaders
+	artifacts  string
 }
 
-func newVerifier(cfg *config.Config, client *http.Client, baseURL func() string, log *slog.Logger) deploy.Verifier {
+func newVerifier(cfg *config.Config, client *http.Client, base, live func() string, opts verify.Options, log *slog.Logger) deploy.Verifier {
 	checks := verify.Select(cfg.Checks, config.SlotIdle)
 	if len(checks) == 0 {
 		return nil
 	}
-	return &checkVerifier{runner: verify.NewRunner(checks, client, log), baseURL: baseURL}
+	opts.Dir = cfg.Dir
+	return &checkVerifier{
+		runner:    verify.NewRunner(checks, client, log),
+		base:      base,
+		live:      live,
+		opts:      opts,
+		artifacts: filepath.Join(cfg.Path(".bluegreen"), "artifacts"),
+	}
 }
 
 func (v *checkVerifier) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
-	rep := v.runner.Run(ctx, v.baseURL(), "")
-	rep.Slot, rep.Version = slot, version
+	o := v.opts
+	o.BaseURL, o.LiveURL, o.Slot, o.Version = v.base(), v.live(), slot, version
+	o.ArtifactsDir = filepath.Join(v.artifacts, slot+"-"+version)
+	rep := v.runner.Run(ctx, o, "")
 	data, err := json.Marshal(rep)
 	if err != nil {
 		return false, nil, err

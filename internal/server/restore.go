@@ -85,6 +85,17 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	base := func() string { _, p, _ := s.Addrs(); return "http://" + p }
+	// The live slot through the production listener, for compare_with_live;
+	// "" when no release is live (a first deployment compares with nothing).
+	live := func() string {
+		l, _ := routerAdapter{s.router}.Route()
+		if _, total := s.router.SlotReady(router.Slot(l)); total == 0 {
+			return ""
+		}
+		p, _, _ := s.Addrs()
+		return "http://" + p
+	}
+	var opts verify.Options
 	if s.preview == nil {
 		if previewSecret == "" {
 			if len(verify.Select(s.cfg.Checks, config.SlotIdle)) > 0 {
@@ -94,6 +105,7 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 		}
 		client.Transport = headerTransport{name: s.cfg.Routing.PreviewHeader.Name, value: previewSecret, next: http.DefaultTransport}
 		base = func() string { p, _, _ := s.Addrs(); return "http://" + p }
+		opts.BrowserHeaders = map[string]string{s.cfg.Routing.PreviewHeader.Name: previewSecret}
 	}
-	return newVerifier(s.cfg, client, base, s.log), nil
+	return newVerifier(s.cfg, client, base, live, opts, s.log), nil
 }

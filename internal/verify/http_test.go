@@ -35,7 +35,7 @@ func runOne(t *testing.T, base string, c config.Check) Result {
 	t.Helper()
 	r := NewRunner([]config.Check{c}, nil, nil)
 	r.retryDelay = 0
-	rep := r.Run(context.Background(), base, "")
+	rep := r.Run(context.Background(), Options{BaseURL: base}, "")
 	if len(rep.Results) != 1 {
 		t.Fatalf("got %d results, want 1", len(rep.Results))
 	}
@@ -134,7 +134,7 @@ func TestHTTPLatency(t *testing.T) {
 			clock = clock.Add(812 * time.Millisecond)
 			return clock
 		}
-		res := r.Run(context.Background(), base, "").Results[0]
+		res := r.Run(context.Background(), Options{BaseURL: base}, "").Results[0]
 		if res.Reason != tc.want || res.Passed != (tc.want == "") {
 			t.Errorf("max %v: got %+v, want reason %q", tc.max, res, tc.want)
 		}

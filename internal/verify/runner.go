@@ -21,11 +21,14 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Reason says why the check failed; empty when it passed.
 	Reason string `json:"reason,omitempty"`
+	// Details are notes a passing check keeps, such as the compatible
+	// differences from the live slot's tools or a warned breaking change.
+	Details string `json:"details,omitempty"`
+	// Artifacts are files the check saved, such as a browser screenshot.
+	Artifacts []string `json:"artifacts,omitempty"`
 }
 
-// Report is the outcome of a run. Run leaves Slot and Version empty; the
-// caller, who knows which slot and release the base URL reached, fills
-// them in.
+// Report is the outcome of a run. Slot and Version come from Options.
 type Report struct {
 	Slot    string   `json:"slot,omitempty"`
 	Version string   `json:"version,omitempty"`
@@ -33,6 +36,47 @@ type Report struct {
 	// Passed is true when every result passed (and so for no checks).
 	Passed bool `json:"passed"`
 }
+
+// Options says where a run goes and what it checks.
+type Options struct {
+	// BaseURL reaches the slot under check: the preview listener for the
+	// idle slot, the production listener for the live one (scheme, host,
+	// optionally a path prefix).
+	BaseURL string
+	// LiveURL reaches the live slot, for compare_with_live. Empty when
+	// no release is live or when the slot under check is the live one:
+	// the comparison is then skipped and said so in the result's details.
+	LiveURL string
+	// LiveClient sends the requests to LiveURL; nil uses a plain client
+	// (the Runner's client may add the preview header, which would reach
+	// the idle slot instead).
+	LiveClient *http.Client
+	// Slot and Version name the release under check (green, v2). They go
+	// into the Report and into a command's BLUEGREEN_SLOT and
+	// BLUEGREEN_VERSION.
+	Slot, Version string
+	// ArtifactsDir is where a failing browser check saves its screenshot;
+	// empty saves none.
+	ArtifactsDir string
+	// Dir is the working directory of command checks; empty is the
+	// current one.
+	Dir string
+	// BrowserHeaders are sent by the browser with every request (the
+	// preview header when there is no preview listener).
+	BrowserHeaders map[string]string
+	// Chromium is the browser's executable; empty looks up chromium,
+	// chromium-browser, google-chrome on PATH.
+	Chromium string
+}
+
+// attempt is the outcome of one try of a check.
+type attempt struct {
+	reason    string // why it failed; "" when it passed
+	details   string
+	artifacts []string
+}
+
+func failed(format string, args ...any) attempt { return attempt{reason: fmt.Sprintf(format, args...)} }
 
 // maxBody is how much of a response body a check reads.
 const maxBody = 1 << 20
@@ -89,11 +133,11 @@ func Select(checks []config.Check, slot config.CheckSlot) []config.Check {
 	return out
 }
 
-// Run runs the checks one after another against baseURL (scheme and host,
-// optionally a path prefix) and reports each. With only set, it runs just
-// the check of that name; a name that matches none is a failed result.
-func (r *Runner) Run(ctx context.Context, baseURL string, only string) Report {
-	rep := Report{Results: []Result{}, Passed: true}
+// Run runs the checks one after another against opts.BaseURL and reports
+// each. With only set, it runs just the check of that name; a name that
+// matches none is a failed result.
+func (r *Runner) Run(ctx context.Context, opts Options, only string) Report {
+	rep := Report{Slot: opts.Slot, Version: opts.Version, Results: []Result{}, Passed: true}
 	found := false
 	for i := range r.checks {
 		c := &r.checks[i]
@@ -101,7 +145,7 @@ func (r *Runner) Run(ctx context.Context, baseURL string, only string) Report {
 			continue
 		}
 		found = true
-		res := r.runOne(ctx, baseURL, i)
+		res := r.runOne(ctx, opts, i)
 		rep.Results = append(rep.Results, res)
 		rep.Passed = rep.Passed && res.Passed
 	}
@@ -121,20 +165,26 @@ func (r *Runner) names() string {
 }
 
 // runOne runs check i with its retries and logs the outcome.
-func (r *Runner) runOne(ctx context.Context, baseURL string, i int) Result {
+func (r *Runner) runOne(ctx context.Context, opts Options, i int) Result {
 	c := &r.checks[i]
 	kind := c.Kind()
 	res := Result{Name: c.Name, Kind: string(kind)}
 	start := r.now()
+	var a attempt
 	switch kind {
 	case config.KindHTTP:
-		res.Reason = r.retry(ctx, c, func(ctx context.Context) string { return r.httpOnce(ctx, baseURL, i) })
-	case config.KindMCP, config.KindBrowser, config.KindCommand:
-		res.Reason = fmt.Sprintf("%s checks are not supported yet", kind)
+		a = r.retry(ctx, c, func(ctx context.Context) attempt { return attempt{reason: r.httpOnce(ctx, opts.BaseURL, i)} })
+	case config.KindMCP:
+		a = r.retry(ctx, c, func(ctx context.Context) attempt { return r.mcpOnce(ctx, opts, c) })
+	case config.KindBrowser:
+		a = r.retry(ctx, c, func(ctx context.Context) attempt { return r.browserOnce(ctx, opts, i) })
+	case config.KindCommand:
+		a = r.retry(ctx, c, func(ctx context.Context) attempt { return r.commandOnce(ctx, opts, c) })
 	case "":
 		res.Kind = "none"
-		res.Reason = "check has no kind, or several: give it exactly one of http, mcp, browser or command"
+		a.reason = "check has no kind, or several: give it exactly one of http, mcp, browser or command"
 	}
+	res.Reason, res.Details, res.Artifacts = a.reason, a.details, a.artifacts
 	res.Duration = r.now().Sub(start)
 	res.Passed = res.Reason == ""
 	if res.Passed {
@@ -145,27 +195,31 @@ func (r *Runner) runOne(ctx context.Context, baseURL string, i int) Result {
 	return res
 }
 
-// retry runs once up to 1+Retries times, until it passes (returns ""), and
-// returns the last failure.
-func (r *Runner) retry(ctx context.Context, c *config.Check, once func(context.Context) string) string {
+// retry runs once up to 1+Retries times, until it passes, and returns the
+// last attempt. Artifacts of every attempt are kept.
+func (r *Runner) retry(ctx context.Context, c *config.Check, once func(context.Context) attempt) attempt {
 	attempts := max(1, 1+c.Retries)
-	for a := 1; ; a++ {
-		reason := once(ctx)
-		if reason == "" {
-			return ""
+	var artifacts []string
+	for n := 1; ; n++ {
+		a := once(ctx)
+		artifacts = append(artifacts, a.artifacts...)
+		a.artifacts = artifacts
+		if a.reason == "" {
+			return a
 		}
-		if a >= attempts {
+		if n >= attempts {
 			if attempts > 1 {
-				reason += fmt.Sprintf(" (after %d attempts)", attempts)
+				a.reason += fmt.Sprintf(" (after %d attempts)", attempts)
 			}
-			return reason
+			return a
 		}
-		r.log.Debug("check attempt failed", "check", c.Name, "attempt", a, "reason", reason)
+		r.log.Debug("check attempt failed", "check", c.Name, "attempt", n, "reason", a.reason)
 		t := time.NewTimer(r.retryDelay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Sprintf("%s (stopped after %d of %d attempts: %v)", reason, a, attempts, context.Cause(ctx))
+			a.reason = fmt.Sprintf("%s (stopped after %d of %d attempts: %v)", a.reason, n, attempts, context.Cause(ctx))
+			return a
 		case <-t.C:
 		}
 	}

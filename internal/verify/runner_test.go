@@ -11,26 +11,24 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 )
 
-// TestRunAll: results come in check order; one failure fails the report;
-// kinds not supported yet are reported as failed, never as passed.
+// TestRunAll: results come in check order, one per kind; one failure
+// fails the report; a check with no kind fails.
 func TestRunAll(t *testing.T) {
 	base := server(t, healthy)
 	checks := []config.Check{
 		httpCheck("health", config.HTTPCheck{Path: "/health"}),
-		{Name: "tools", MCP: &config.MCPCheck{Path: "/mcp"}},
-		{Name: "widget", Browser: &config.BrowserCheck{Path: "/w"}},
-		{Name: "suite", Command: []string{"true"}},
+		commandCheck("suite", "true"),
+		commandCheck("failing", "false"),
 		{Name: "empty"},
 	}
-	rep := NewRunner(checks, http.DefaultClient, nil).Run(context.Background(), base, "")
-	if rep.Passed {
-		t.Error("report passed with unsupported checks")
+	rep := NewRunner(checks, http.DefaultClient, nil).Run(context.Background(), Options{BaseURL: base, Slot: "green", Version: "v2"}, "")
+	if rep.Passed || rep.Slot != "green" || rep.Version != "v2" {
+		t.Errorf("report %+v", rep)
 	}
 	want := []struct{ name, kind, reason string }{
 		{"health", "http", ""},
-		{"tools", "mcp", "mcp checks are not supported yet"},
-		{"widget", "browser", "browser checks are not supported yet"},
-		{"suite", "command", "command checks are not supported yet"},
+		{"suite", "command", ""},
+		{"failing", "command", "false exit status 1; no output"},
 		{"empty", "none", "check has no kind, or several: give it exactly one of http, mcp, browser or command"},
 	}
 	if len(rep.Results) != len(want) {
@@ -42,8 +40,8 @@ func TestRunAll(t *testing.T) {
 			t.Errorf("result %d: got %+v, want %+v", i, r, w)
 		}
 	}
-	b, err := json.Marshal(rep.Results[1])
-	if err != nil || !strings.Contains(string(b), `"name":"tools","kind":"mcp","passed":false,"duration_ns":`) {
+	b, err := json.Marshal(rep.Results[2])
+	if err != nil || !strings.HasPrefix(string(b), `{"name":"failing","kind":"command","passed":false,"duration_ns":`) {
 		t.Errorf("json: %s %v", b, err)
 	}
 }
@@ -55,19 +53,19 @@ func TestRunOnly(t *testing.T) {
 		httpCheck("b", config.HTTPCheck{Path: "/"}),
 	}
 	r := NewRunner(checks, nil, nil)
-	rep := r.Run(context.Background(), base, "b")
+	rep := r.Run(context.Background(), Options{BaseURL: base}, "b")
 	if !rep.Passed || len(rep.Results) != 1 || rep.Results[0].Name != "b" {
 		t.Errorf("only b: %+v", rep)
 	}
-	rep = r.Run(context.Background(), base, "c")
+	rep = r.Run(context.Background(), Options{BaseURL: base}, "c")
 	if rep.Passed || len(rep.Results) != 1 || rep.Results[0].Reason != `no check named "c" (have: a, b)` {
 		t.Errorf("only c: %+v", rep)
 	}
-	rep = r.Run(context.Background(), base, "")
+	rep = r.Run(context.Background(), Options{BaseURL: base}, "")
 	if rep.Passed || len(rep.Results) != 2 || rep.Results[0].Reason != "status 200, want 500" {
 		t.Errorf("all: %+v", rep)
 	}
-	if rep := NewRunner(nil, nil, nil).Run(context.Background(), base, ""); !rep.Passed || rep.Results == nil {
+	if rep := NewRunner(nil, nil, nil).Run(context.Background(), Options{BaseURL: base}, ""); !rep.Passed || rep.Results == nil {
 		t.Errorf("no checks: %+v", rep)
 	}
 }
@@ -82,7 +80,7 @@ func TestRunCancelled(t *testing.T) {
 	r.retryDelay = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep := r.Run(ctx, base, "")
+	rep := r.Run(ctx, Options{BaseURL: base}, "")
 	if rep.Passed || !strings.Contains(rep.Results[0].Reason, "context canceled") {
 		t.Errorf("got %+v", rep)
 	}

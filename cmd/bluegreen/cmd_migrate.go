@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/migrate"
+)
+
+const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] | restore NAME | repair NAME"
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "migrate", migrateArgs)
+	cfgPath := fs.String("c", "bluegreen.yaml", "config file")
+	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL lock_timeout for each statement")
+	batch := fs.Int("batch-size", 5000, "backfill keys per batch")
+	target := fs.Duration("batch-target", 200*time.Millisecond, "a backfill batch slower than this shrinks and pauses")
+	wait := fs.Duration("wait", time.Minute, "how long to wait for another runner's lock")
+	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape (needs --reason)")
+	reason := fs.String("reason", "", "why the contract is forced; recorded in the history")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("give a subcommand: %s", migrateArgs)
+	}
+	sub, rest := pos[0], pos[1:]
+	if *force && strings.TrimSpace(*reason) == "" {
+		return usageErr("--force needs --reason \"why\"")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if cfg.Migrations.DatabaseURL == "" {
+		return usageErr("%s: migrations.database_url is empty: set it to postgres://… or sqlite:path", *cfgPath)
+	}
+	set, err := migrate.Load(cfg.MigrationsDir())
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	one := func(required bool) (string, error) {
+		switch {
+		case len(rest) > 1:
+			return "", usageErr("migrate %s takes at most one NAME", sub)
+		case len(rest) == 1:
+			return rest[0], nil
+		case required:
+			return "", usageErr("migrate %s needs a NAME", sub)
+		}
+		return "", nil
+	}
+	db, err := migrate.Open(ctx, cfg.Migrations.DatabaseURL)
+	if err != nil {
+		return failErr(err)
+	}
+	defer db.Close() //nolint:errcheck // nothing to do about it at exit
+	eng := migrate.New(db, set, migrate.Options{LockTimeout: *lockTimeout, BatchSize: *batch, BatchTarget: *target, RunnerWait: *wait, Out: e.stdout})
+
+	switch sub {
+	case "status":
+		if len(rest) > 0 {
+			return usageErr("migrate status takes no NAME")
+		}
+		return failIf(printMigrateStatus(ctx, e, eng))
+	case "plan":
+		op := migrate.OpExpand
+		if len(rest) > 0 {
+			switch migrate.Op(rest[0]) {
+			case migrate.OpExpand, migrate.OpContract, migrate.OpRestore:
+				op, rest = migrate.Op(rest[0]), rest[1:]
+			}
+		}
+		name, err := one(op == migrate.OpRestore)
+		if err != nil {
+			return err
+		}
+		p, err := eng.Plan(ctx, op, name)
+		if err != nil {
+			return failErr(err)
+		}
+		return failIf(p.Format(e.stdout))
+	case "expand":
+		name, err := one(false)
+		if err != nil {
+			return err
+		}
+		return failIf(eng.Expand(ctx, name))
+	case "contract":
+		name, err := one(false)
+		if err != nil {
+			return err
+		}
+		opts := migrate.ContractOptions{Gate: migrate.ReleaseGate(&serveReleases{cfg: cfg}, requiresOf(cfg))}
+		if *force {
+			opts.ForceReason = *reason
+		}
+		return failIf(eng.Contract(ctx, name, opts))
+	case "validate":
+		name, err := one(false)
+		if err != nil {
+			return err
+		}
+		var names []string
+		if name != "" {
+			names = []string{name}
+		}
+		return failIf(eng.Validate(ctx, names))
+	case "restore":
+		name, err := one(true)
+		if err != nil {
+			return err
+		}
+		return failIf(eng.Restore(ctx, name))
+	case "repair":
+		name, err := one(true)
+		if err != nil {
+			return err
+		}
+		return failIf(eng.Repair(ctx, name))
+	}
+	return usageErr("unknown migrate subcommand %q: want %s", sub, migrateArgs)
+}
+
+func failIf(err error) error {
+	if err == nil {
+		return nil
+	}
+	return failErr(err)
+}
+
+func requiresOf(cfg *config.Config) map[string][]string {
+	out := make(map[string][]string, len(cfg.Releases))
+	for v, r := range cfg.Releases {
+		out[v] = r.Requires
+	}
+	return out
+}
+
+func printMigrateStatus(ctx context.Context, e *env, eng *migrate.Engine) error {
+	st, err := eng.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if len(st) == 0 {
+		fmt.Fprintln(e.stdout, "no migrations")
+		return nil
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "MIGRATION\tPHASE\tSTEP\tBACKFILL\tUPDATED\tBY\tNOTE")
+	var changed []error
+	for _, s := range st {
+		step, bf, upd, by, note := "-", "-", "-", "-", ""
+		if r := s.Record; r != nil {
+			step = fmt.Sprint(r.Step)
+			if r.BackfillNext != nil {
+				bf = fmt.Sprintf("%d rows", r.BackfillRows)
+			}
+			upd, by = r.UpdatedAt.Format(time.RFC3339), r.AppliedBy
+			if r.ForceReason != "" {
+				note = "forced: " + r.ForceReason
+			}
+		}
+		if s.Missing {
+			note = "missing from the migrations directory"
+		}
+		for _, c := range s.Changed {
+			note = strings.TrimSpace(note + " " + string(c.File) + " changed")
+			changed = append(changed, c)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Phase, step, bf, upd, by, note)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return errors.Join(changed...)
+}
+
+// serveReleases asks the running serve which releases are live or warm.
+type serveReleases struct{ cfg *config.Config }
+
+var _ migrate.Releases = (*serveReleases)(nil)
+
+func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) {
+	c, err := clientFor(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var st deploy.Status
+	if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
+		return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
+	}
+	var out []migrate.Running
+	for _, sl := range st.Slots {
+		if sl.Version == "" || sl.State == "stopped" {
+			continue
+		}
+		state := migrate.SlotWarm
+		if sl.Live || sl.Weight > 0 {
+			state = migrate.SlotLive
+		}
+		out = append(out, migrate.Running{Slot: sl.Slot, Version: sl.Version, State: state})
+	}
+	return out, nil
+}

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/migrate"
+	"github.com/bluegreen-dev/bluegreen/internal/verify"
+)
+
+// schemaGate runs before the checks in verifying: a release that
+// `requires` migrations (releases.<version>.requires) goes no further
+// unless each of them is expanded and its validate.sql finds no row. So no
+// user traffic reaches a release whose schema is not there yet.
+type schemaGate struct {
+	cfg  *config.Config
+	next deploy.Verifier // the checks; nil when none are configured
+	log  *slog.Logger
+}
+
+// withSchemaGate adds the schema gate in front of v when any release
+// requires migrations.
+func withSchemaGate(cfg *config.Config, v deploy.Verifier, log *slog.Logger) deploy.Verifier {
+	for _, r := range cfg.Releases {
+		if len(r.Requires) > 0 {
+			return schemaGate{cfg: cfg, next: v, log: log}
+		}
+	}
+	return v
+}
+
+func (g schemaGate) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+	required := g.cfg.Releases[version].Requires
+	if len(required) == 0 {
+		if g.next == nil {
+			return true, nil, nil
+		}
+		return g.next.Verify(ctx, slot, version)
+	}
+	start := time.Now()
+	gate := verify.Result{Name: "schema", Kind: "gate", Passed: true,
+		Reason: fmt.Sprintf("migrations %v are expanded and validate", required)}
+	if err := g.check(ctx, required); err != nil {
+		gate.Passed, gate.Reason = false, fmt.Sprintf("release %s requires %v: %v", version, required, err)
+		g.log.Info("schema gate refused the release", "version", version, "slot", slot, "reason", gate.Reason)
+	}
+	gate.Duration = time.Since(start)
+	rep := verify.Report{Slot: slot, Version: version, Results: []verify.Result{gate}, Passed: gate.Passed}
+	if gate.Passed && g.next != nil {
+		passed, raw, err := g.next.Verify(ctx, slot, version)
+		if err != nil {
+			return false, nil, err
+		}
+		var checks verify.Report
+		if err := json.Unmarshal(raw, &checks); err != nil {
+			return false, nil, fmt.Errorf("read check report: %w", err)
+		}
+		rep.Results = append(rep.Results, checks.Results...)
+		rep.Passed = passed
+	}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return false, nil, err
+	}
+	return rep.Passed, data, nil
+}
+
+// check opens the app's database and validates the required migrations;
+// Validate also refuses a migration that is not expanded.
+func (g schemaGate) check(ctx context.Context, required []string) error {
+	if g.cfg.Migrations.DatabaseURL == "" {
+		return fmt.Errorf("migrations.database_url is not set, so the schema cannot be checked")
+	}
+	set, err := migrate.Load(g.cfg.MigrationsDir())
+	if err != nil {
+		return err
+	}
+	db, err := migrate.Open(ctx, g.cfg.Migrations.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return migrate.New(db, set, migrate.Options{Log: g.log}).Validate(ctx, required)
+}
