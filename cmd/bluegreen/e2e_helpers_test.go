@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +57,10 @@ type appOptions struct {
 	strategy       string
 	bake           string
 	scaleDownDelay string
+	// shopArgs are added to the shop's command line (all versions).
+	shopArgs []string
+	// extra is YAML appended to the config (such as an analysis section).
+	extra string
 }
 
 func newApp(t *testing.T, o appOptions) *app {
@@ -90,7 +95,7 @@ admin_listen: %s
 driver:
   kind: process
   process:
-    command: [%q, "--listen", "127.0.0.1:{port}", "--version", "{version}", "--slot", "{slot}"]
+    command: [%q, "--listen", "127.0.0.1:{port}", "--version", "{version}", "--slot", "{slot}"%s]
     instances: 2
     stop_timeout: 5s
 health: { path: /health, interval: 100ms, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2, ready_timeout: 30s }
@@ -101,7 +106,7 @@ scale_down_delay: %s
 checks:
   - name: health
     http: { path: /health, expect: { status: 200, json: { status: healthy } } }
-`, a.prod, ports[1], a.admin, shop, o.strategy, o.bake, o.scaleDownDelay)
+`, a.prod, ports[1], a.admin, shop, quotedArgs(o.shopArgs), o.strategy, o.bake, o.scaleDownDelay) + o.extra
 	if err := os.WriteFile(a.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -388,4 +393,13 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// quotedArgs writes args as further items of a YAML flow list.
+func quotedArgs(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		fmt.Fprintf(&b, ", %q", a)
+	}
+	return b.String()
 }

@@ -10,6 +10,8 @@
 //	go build -o bin/shop ./examples/shop                                  # v1
 //	go build -ldflags "-X main.buildVersion=v2" -o bin/shop-v2 ./examples/shop
 //	shop --listen 127.0.0.1:3000 --version v2 --fail-rate 0.5 --latency 200ms
+//	shop --version {version} --fail-rate 0.05 --bad-version v2   # only v2 fails
+//	shop --version {version} --tool-error-rate 0.05 --bad-version v2   # v2's MCP tool calls fail in HTTP 200
 package main
 
 import (
@@ -38,6 +40,8 @@ type config struct {
 	slot            string
 	failRate        float64       // share of app requests answered 500
 	latency         time.Duration // added to every app request
+	toolErrorRate   float64       // share of MCP tool calls answered with isError: true
+	badVersion      string        // if set, failRate, latency and toolErrorRate apply to this version only
 	readyDelay      time.Duration // /health answers 503 until then
 	shutdownTimeout time.Duration
 }
@@ -92,6 +96,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.slot, "slot", getenv("BLUEGREEN_SLOT"), "slot to report (default $BLUEGREEN_SLOT)")
 	fs.Float64Var(&cfg.failRate, "fail-rate", 0, "share of requests answered 500, 0 to 1 (simulates a bad release)")
 	fs.DurationVar(&cfg.latency, "latency", 0, "delay added to every request but /health (simulates a slow release)")
+	fs.Float64Var(&cfg.toolErrorRate, "tool-error-rate", 0, "share of MCP tool calls (POST /mcp) answered 200 with isError: true, 0 to 1")
+	fs.StringVar(&cfg.badVersion, "bad-version", "", "apply --fail-rate, --latency and --tool-error-rate only when --version is this one (one command line for all versions)")
 	fs.DurationVar(&cfg.readyDelay, "ready-delay", 0, "/health answers 503 starting until this long after start")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests get after SIGTERM")
 	if err := fs.Parse(args); err != nil {
@@ -101,12 +107,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch {
+	case cfg.toolErrorRate < 0 || cfg.toolErrorRate > 1:
+		return config{}, fmt.Errorf("--tool-error-rate %v: want a number from 0 to 1", cfg.toolErrorRate)
 	case cfg.failRate < 0 || cfg.failRate > 1:
 		return config{}, fmt.Errorf("--fail-rate %v: want a number from 0 to 1", cfg.failRate)
 	case cfg.latency < 0 || cfg.readyDelay < 0 || cfg.shutdownTimeout < 0:
 		return config{}, errors.New("--latency, --ready-delay and --shutdown-timeout must not be negative")
 	case cfg.version == "":
 		return config{}, errors.New("--version must not be empty")
+	}
+	if cfg.badVersion != "" && cfg.badVersion != cfg.version {
+		cfg.failRate, cfg.latency, cfg.toolErrorRate = 0, 0, 0
 	}
 	return cfg, nil
 }

@@ -44,6 +44,7 @@ func (s *shop) handler() http.Handler {
 	mux.Handle("GET /slow", s.app(s.slow))
 	mux.Handle("GET /events", s.app(s.events))
 	mux.Handle("/echo", s.app(s.echo))
+	mux.Handle("POST /mcp", s.app(s.mcp))
 	return mux
 }
 

@@ -134,6 +134,12 @@ type Analysis struct {
 	MinRequests    int            `yaml:"min_requests"`
 	Rules          []Rule         `yaml:"rules"`
 	OnInconclusive OnInconclusive `yaml:"on_inconclusive"`
+	// FailureLimit is how many failed windows a deployment tolerates: it
+	// rolls back when more fail (0: the first failure rolls back).
+	FailureLimit int `yaml:"failure_limit"`
+	// ConsecutiveFailures, if above 0, also rolls back after that many
+	// failed windows in a row, whatever FailureLimit allows.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
 }
 
 // OnInconclusive says what happens when analysis has no verdict for too

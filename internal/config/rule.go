@@ -16,7 +16,21 @@ type Rule struct {
 	// MaxRatioToLive fails the rule when new/live exceeds it; 0 means not
 	// used.
 	MaxRatioToLive float64 `yaml:"max_ratio_to_live"`
+	// Compare, on a latency rule, adds a statistical comparison of the
+	// new slot's whole latency distribution with the live slot's.
+	Compare Compare `yaml:"compare"`
 }
+
+// Compare names how a latency rule compares the slots beyond its bounds.
+type Compare string
+
+// The compare values.
+const (
+	CompareNone Compare = ""
+	// CompareStatistical fails the rule when a Mann-Whitney U test finds
+	// the new slot slower with 99% confidence and a clear effect.
+	CompareStatistical Compare = "statistical"
+)
 
 // Metric names a measured quantity of a slot.
 type Metric string
@@ -109,3 +123,9 @@ func parseLimit(m Metric, l *Limit) error {
 	}
 	return nil
 }
+
+// AnalysisConfigured reports whether the config file has an analysis
+// section. Only then are deployments judged by analysis (with the
+// section's defaults for the keys it leaves out); without it, steps
+// advance on time alone, as before analysis existed.
+func (c *Config) AnalysisConfigured() bool { return c.src.has("analysis") }

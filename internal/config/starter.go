@@ -81,7 +81,10 @@ analysis:
   rules:                           # new slot against limits and against the live slot
     - { metric: error_rate, max: 1%, max_ratio_to_live: 2 }
     - { metric: latency_p99, max_ratio_to_live: 1.5 }
+    # - { metric: latency_p50, compare: statistical }   # Mann-Whitney U: new slower than live?
   on_inconclusive: pause           # pause | extend | fail
+  failure_limit: 0                 # failed windows tolerated; more rolls back
+  consecutive_failures: 0          # if above 0: this many failed windows in a row roll back
 
 migrations:
   dir: migrations                  # NNNN_name/expand.sql, contract.sql, ...

@@ -352,8 +352,17 @@ func (v *validator) analysis() {
 			v.at(p+".metric", "unknown metric %q: want one of %s", r.Metric, joinMetrics())
 			continue
 		}
-		if r.Max == nil && r.Min == nil && r.MaxRatioToLive == 0 {
+		if r.Max == nil && r.Min == nil && r.MaxRatioToLive == 0 && r.Compare == CompareNone {
 			v.at(p, "rule on %s has no bound: give it max, min or max_ratio_to_live", r.Metric)
+		}
+		switch r.Compare {
+		case CompareNone:
+		case CompareStatistical:
+			if unit != UnitSeconds {
+				v.at(p+".compare", "statistical applies to latency metrics, not %s", r.Metric)
+			}
+		default:
+			v.at(p+".compare", "unknown value %q: want statistical", r.Compare)
 		}
 		for _, l := range []struct {
 			key string
@@ -379,6 +388,12 @@ func (v *validator) analysis() {
 		if r.MaxRatioToLive < 0 {
 			v.at(p+".max_ratio_to_live", "must be greater than 0")
 		}
+	}
+	if a.FailureLimit < 0 {
+		v.at("analysis.failure_limit", "must not be negative, not %d", a.FailureLimit)
+	}
+	if a.ConsecutiveFailures < 0 {
+		v.at("analysis.consecutive_failures", "must not be negative, not %d (0 turns it off)", a.ConsecutiveFailures)
 	}
 	switch a.OnInconclusive {
 	case InconclusivePause, InconclusiveExtend, InconclusiveFail:

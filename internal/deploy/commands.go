@@ -196,7 +196,7 @@ func (c *Controller) Promote(ctx context.Context) error {
 		next, ev, err := c.move(d, PhaseBaking, "promoted by a person: remaining steps and bake time skipped", nil,
 			func(n *store.Deployment, x *details) {
 				n.Step, n.Weight, n.TrafficMoved = len(plan)-1, 100, true
-				n.Paused, n.Deadline, x.Remaining = "", c.clock.Now(), ""
+				n.Paused, n.Deadline, x.Remaining, x.Promoted = "", c.clock.Now(), "", true
 			})
 		return &next, ev, err
 	})

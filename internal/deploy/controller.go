@@ -55,6 +55,13 @@ type Options struct {
 	Router   Router
 	Verifier Verifier // nil: health checks only
 
+	// Meter and Analysis judge shifting and baking: after every
+	// Analysis.Interval the new slot is compared with the live one, and a
+	// failure rolls back. Either nil (or no rules): steps advance on time
+	// alone.
+	Meter    Meter
+	Analysis *config.Analysis
+
 	// Strategy is the default strategy ("all-at-once" if empty).
 	Strategy string
 	// BakeTime is how long 100% stays on the new slot before success.
@@ -86,6 +93,8 @@ type Controller struct {
 	runtime        Runtime
 	router         Router
 	verifier       Verifier
+	meter          Meter
+	analysis       *config.Analysis
 	strategy       config.Strategy
 	bakeTime       time.Duration
 	scaleDownDelay time.Duration
@@ -95,6 +104,8 @@ type Controller struct {
 	afterEvent     func(store.Event)
 	log            *slog.Logger
 	phaseGauge     *prometheus.GaugeVec
+	// win is the analysis window in progress; reset by every transition.
+	win atomic.Pointer[window]
 
 	events  *hub
 	wake    chan struct{}
@@ -130,6 +141,8 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("new controller for %s: no runtime", opts.App)
 	case opts.Router == nil:
 		return nil, fmt.Errorf("new controller for %s: no router", opts.App)
+	case opts.Analysis != nil && len(opts.Analysis.Rules) > 0 && (opts.Analysis.Interval <= 0 || opts.Analysis.MinRequests < 1):
+		return nil, fmt.Errorf("new controller for %s: analysis needs an interval above 0 and min_requests of at least 1", opts.App)
 	case opts.BakeTime < 0 || opts.ScaleDownDelay < 0 || opts.ReadyTimeout < 0 || opts.PollInterval < 0:
 		return nil, fmt.Errorf("new controller for %s: negative duration", opts.App)
 	}
@@ -147,6 +160,8 @@ func New(opts Options) (*Controller, error) {
 		runtime:        opts.Runtime,
 		router:         opts.Router,
 		verifier:       opts.Verifier,
+		meter:          opts.Meter,
+		analysis:       opts.Analysis,
 		strategy:       st,
 		bakeTime:       opts.BakeTime,
 		scaleDownDelay: opts.ScaleDownDelay,

@@ -23,6 +23,11 @@ type details struct {
 	Report json.RawMessage `json:"report,omitempty"`
 	// Failure is the data given with Fail (analysis verdict, hook output).
 	Failure json.RawMessage `json:"failure,omitempty"`
+	// Analysis is the newest analysis window's verdict.
+	Analysis *analysisRecord `json:"analysis,omitempty"`
+	// Promoted is set when a person promoted: analysis no longer holds
+	// the deployment back.
+	Promoted bool `json:"promoted,omitempty"`
 }
 
 // requestKind names a recorded command.

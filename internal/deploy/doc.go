@@ -25,6 +25,15 @@
 // moved are recorded as requests in the deployment's data and carried out
 // by the loop; Promote, Abort and Rollback wait for the loop to act.
 //
+// Analysis (analyse.go), when Options.Meter and Options.Analysis are set:
+// in shifting and baking each step is judged in windows of
+// Analysis.Interval from the router's per-slot counts (analysis.Evaluate).
+// A step ends when its hold is over and its newest window passed; a failed
+// window moves to rolling_back, an inconclusive one follows
+// on_inconclusive. The window's start snapshot is in memory (a restart
+// starts a new window); the newest verdict is stored in the deployment's
+// data and attached to the events it causes.
+//
 // Special cases: the first release (nothing live) goes into the slot the
 // route table calls idle, so the preview route reaches it, and, once
 // healthy and verified, goes live at 100% (no old slot to shift from). A

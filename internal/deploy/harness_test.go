@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
 )
@@ -44,13 +45,26 @@ type harness struct {
 	sick     map[string]bool // applied to every new router
 	// wrap, if set, wraps the store the controller uses.
 	wrap func(store.Store) store.Store
+	// meter and analysis, if set, turn analysis on.
+	meter    Meter
+	analysis *config.Analysis
 }
 
 func newHarness(t *testing.T, verifier *fakeVerifier) *harness {
 	t.Helper()
+	return newHarnessWith(t, verifier, nil)
+}
+
+// newHarnessWith is newHarness with setup run on the harness before the
+// controller starts.
+func newHarnessWith(t *testing.T, verifier *fakeVerifier, setup func(*harness)) *harness {
+	t.Helper()
 	h := &harness{
 		t: t, path: filepath.Join(t.TempDir(), "state.db"), clock: newFakeClock(),
 		rt: newFakeRuntime(), verifier: verifier, sick: map[string]bool{},
+	}
+	if setup != nil {
+		setup(h)
 	}
 	t.Cleanup(h.stop)
 	h.boot()
@@ -84,6 +98,9 @@ func (h *harness) boot() {
 	}
 	if h.verifier != nil {
 		opts.Verifier = h.verifier
+	}
+	if h.meter != nil {
+		opts.Meter, opts.Analysis = h.meter, h.analysis
 	}
 	c, err := New(opts)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
@@ -237,7 +238,7 @@ func (c *Controller) verify(ctx context.Context, f facts, d *store.Deployment) (
 	if err != nil {
 		return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("deployment %d: %v", d.ID, err), nil, nil)
 	}
-	return c.shiftTo(ctx, d, plan, 0, report)
+	return c.shiftTo(ctx, d, plan, 0, report, nil)
 }
 
 // shift holds the current step until its deadline, then moves to the next.
@@ -245,20 +246,52 @@ func (c *Controller) shift(ctx context.Context, f facts, d *store.Deployment) (t
 	if changed, err := c.ensureRoute(ctx, splitRoute(d.Slot, d.Weight)); err != nil || changed {
 		return d.Deadline, err
 	}
-	if f.now.Before(d.Deadline) {
-		return d.Deadline, nil
+	next, moved, x, err := c.judge(ctx, f, d)
+	if err != nil || moved || !next.IsZero() {
+		return next, err
 	}
 	plan, err := steps(d.Strategy)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("deployment %d of %s: %w", d.ID, c.app, err)
 	}
-	return c.shiftTo(ctx, d, plan, d.Step+1, nil)
+	return c.shiftTo(ctx, d, plan, d.Step+1, nil, analysisData(x))
+}
+
+// judge holds d in its step until its deadline and, when analysis judges
+// it, until a window of the step passed; a failed window rolls back. It
+// returns a zero time when d may move on, else when to come back; moved
+// when analysis took d out of its phase.
+func (c *Controller) judge(ctx context.Context, f facts, d *store.Deployment) (time.Time, bool, details, error) {
+	x, err := readDetails(*d)
+	if err != nil {
+		return time.Time{}, false, x, err
+	}
+	if !c.analysing(d, x) {
+		if f.now.Before(d.Deadline) {
+			return d.Deadline, false, x, nil
+		}
+		return time.Time{}, false, x, nil
+	}
+	next, moved, err := c.analyse(ctx, f, d, x)
+	if err != nil || moved {
+		return f.now, moved, x, err
+	}
+	if x, err = readDetails(*d); err != nil {
+		return time.Time{}, false, x, err
+	}
+	if f.now.Before(d.Deadline) {
+		return earliest(d.Deadline, next), false, x, nil
+	}
+	if !passed(d, x) {
+		return next, false, x, nil // the step waits for a window that passes
+	}
+	return time.Time{}, false, x, nil
 }
 
 // shiftTo persists step i of plan (or baking, once it reaches 100%), then
 // routes that weight to the new slot. report, if not nil, is stored as the
 // verifier's report.
-func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []config.Step, i int, report json.RawMessage) (time.Time, error) {
+func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []config.Step, i int, report json.RawMessage, more map[string]any) (time.Time, error) {
 	keep := func(x *details) {
 		if report != nil {
 			x.Report = report
@@ -268,7 +301,7 @@ func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []co
 	if reachesFull(plan, i) {
 		err = c.transition(ctx, d, PhaseBaking,
 			fmt.Sprintf("100%% of traffic on %s (%s); baking for %s", d.Slot, d.Version, c.bakeTime),
-			map[string]any{"bake_seconds": c.bakeTime.Seconds()},
+			withData(map[string]any{"bake_seconds": c.bakeTime.Seconds()}, more),
 			func(n *store.Deployment, x *details) {
 				n.Step, n.Weight, n.TrafficMoved = min(i, len(plan)-1), 100, true
 				n.Deadline = c.clock.Now().Add(c.bakeTime)
@@ -278,7 +311,7 @@ func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []co
 		st := plan[i]
 		err = c.transition(ctx, d, PhaseShifting,
 			fmt.Sprintf("step %d/%d: %d%% of traffic on %s (%s) for %s", i+1, len(plan), st.Weight, d.Slot, d.Version, st.Hold),
-			map[string]any{"steps": len(plan), "hold_seconds": st.Hold.Seconds()},
+			withData(map[string]any{"steps": len(plan), "hold_seconds": st.Hold.Seconds()}, more),
 			func(n *store.Deployment, x *details) {
 				n.Step, n.Weight, n.TrafficMoved = i, st.Weight, true
 				n.Deadline = c.clock.Now().Add(st.Hold)
@@ -291,7 +324,9 @@ func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []co
 	if _, err := c.ensureRoute(ctx, splitRoute(d.Slot, d.Weight)); err != nil {
 		return time.Time{}, err
 	}
-	return d.Deadline, nil
+	// Come back at once: the step's analysis window starts with the new
+	// route.
+	return c.clock.Now(), nil
 }
 
 // bake keeps 100% on the new slot until the deadline, then succeeds.
@@ -299,10 +334,11 @@ func (c *Controller) bake(ctx context.Context, f facts, d *store.Deployment) (ti
 	if changed, err := c.ensureRoute(ctx, splitRoute(d.Slot, d.Weight)); err != nil || changed {
 		return d.Deadline, err
 	}
-	if f.now.Before(d.Deadline) {
-		return d.Deadline, nil
+	next, moved, x, err := c.judge(ctx, f, d)
+	if err != nil || moved || !next.IsZero() {
+		return next, err
 	}
-	return c.succeed(ctx, f, d, fmt.Sprintf("%s is live on %s", d.Version, d.Slot), nil, nil)
+	return c.succeed(ctx, f, d, fmt.Sprintf("%s is live on %s", d.Version, d.Slot), analysisData(x), nil)
 }
 
 // hold keeps a paused deployment's traffic where it was; only a command
@@ -384,4 +420,10 @@ func (c *Controller) windDown(ctx context.Context, f facts, d *store.Deployment,
 	}
 	_, err := c.switchRoute(ctx, fullRoute(old), persist)
 	return f.now, err
+}
+
+// withData is m with the entries of more added.
+func withData(m, more map[string]any) map[string]any {
+	maps.Copy(m, more)
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/analysis"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -61,10 +62,12 @@ type DeploymentStatus struct {
 	Deadline        time.Time `json:"deadline,omitzero"`
 	Reason          string    `json:"reason"` // why the last transition happened
 	// Report is the verifier's report, Failure the data given with Fail.
-	Report    json.RawMessage `json:"report,omitempty"`
-	Failure   json.RawMessage `json:"failure,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	EndedAt   time.Time       `json:"ended_at,omitzero"`
+	Report  json.RawMessage `json:"report,omitempty"`
+	Failure json.RawMessage `json:"failure,omitempty"`
+	// Analysis is the newest analysis window's verdict, with its numbers.
+	Analysis  *analysis.Verdict `json:"analysis,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	EndedAt   time.Time         `json:"ended_at,omitzero"`
 }
 
 // Status reports the route in force, the slots and the active (or last)
@@ -120,6 +123,9 @@ func (c *Controller) deploymentStatus(d store.Deployment) DeploymentStatus {
 		c.log.Warn("status: unreadable deployment data", logDeploymentID, d.ID, "error", err)
 	}
 	ds.Report, ds.Failure = x.Report, x.Failure
+	if x.Analysis != nil {
+		ds.Analysis = &x.Analysis.Verdict
+	}
 	var left time.Duration
 	timed := true
 	switch {

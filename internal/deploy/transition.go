@@ -59,6 +59,7 @@ func (c *Controller) commit(ctx context.Context, d *store.Deployment, next store
 	if ev.IsZero() {
 		return nil
 	}
+	c.win.Store(nil) // a new phase or step: a new analysis window
 	c.announce(ev, from)
 	return nil
 }

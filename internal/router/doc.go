@@ -14,7 +14,10 @@
 //     instance round-robin, retries an idempotent request once on another
 //     instance when the attempt fails before response headers, and feeds
 //     proxy errors into the instance's health.Counter (passive checks).
-//  4. Record requests_total{slot,code} and request_duration_seconds{slot}.
+//  4. Record requests_total{slot,code} and request_duration_seconds{slot},
+//     and count the answer on the slot's meter (requests, 5xx errors,
+//     latency to the headers in a fine histogram; atomic adds, no lock),
+//     which Router.Measure reads for the analysis of a deployment.
 //
 // The preview handler (Router.Preview) always serves the idle slot.
 //

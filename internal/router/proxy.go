@@ -75,9 +75,41 @@ func (r *Router) servePreview(w http.ResponseWriter, req *http.Request) {
 	r.serve(w, req, s, s.drain.preview.Load(), false)
 }
 
-// pinKey marks, in the outbound request's context, a response that must
-// pin the client to its slot.
-type pinKey struct{}
+// requestInfo is the outbound request's context: it carries when the
+// request arrived (for the slot's meter) and whether its response must pin
+// the client to its slot. Being the context itself saves the allocation of
+// a context.WithValue on every request.
+type requestInfo struct {
+	context.Context
+	start time.Time
+	pin   bool
+}
+
+// infoKey is the context key of *requestInfo.
+type infoKey struct{}
+
+// Value answers infoKey with the info itself.
+func (ri *requestInfo) Value(key any) any {
+	if key == (infoKey{}) {
+		return ri
+	}
+	return ri.Context.Value(key)
+}
+
+// infoOf returns the request's info, or nil.
+func infoOf(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return ri
+}
+
+// measure counts an answer with status code on slot s's meter.
+func measure(ctx context.Context, s *slotState, code int) {
+	var d time.Duration
+	if ri := infoOf(ctx); ri != nil {
+		d = time.Since(ri.start)
+	}
+	s.meter.record(code, d)
+}
 
 // serve proxies req to slot s, registered on epoch ep so that a drain or
 // CancelAll can cancel it.
@@ -85,7 +117,8 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 	s.inflight.Add(1)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	reg := ep.register(cancel)
-	start := time.Now()
+	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin}
+	start := ri.start
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
@@ -94,10 +127,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 		s.metrics.duration.Observe(time.Since(start).Seconds())
 		s.inflight.Add(-1)
 	}()
-	if pin {
-		ctx = context.WithValue(ctx, pinKey{}, true)
-	}
-	s.proxy.ServeHTTP(w, req.WithContext(ctx))
+	s.proxy.ServeHTTP(w, req.WithContext(ri))
 }
 
 // rewrite prepares the outbound request; the slot's transport fills in the
@@ -123,8 +153,15 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		resp.Header[HeaderSlot] = s.slotHeader
-		if r.sticky != nil && resp.Request != nil && resp.Request.Context().Value(pinKey{}) != nil {
-			r.sticky.pin(resp.Header, s.slot.index())
+		if resp.Request != nil {
+			ctx := resp.Request.Context()
+			if ri := infoOf(ctx); r.sticky != nil && ri != nil && ri.pin {
+				r.sticky.pin(resp.Header, s.slot.index())
+			}
+			measure(ctx, s, resp.StatusCode)
+			if r.mcpErrors {
+				inspectMCP(resp, &s.meter)
+			}
 		}
 		s.metrics.code(resp.StatusCode).Inc()
 		return nil
@@ -166,6 +203,7 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 			r.log.Debug("write error response", keySlot, s.slot, keyError, werr)
 		}
 		s.metrics.code(code).Inc()
+		measure(req.Context(), s, code)
 	}
 }
 

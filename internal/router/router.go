@@ -49,6 +49,11 @@ type Options struct {
 	PreviewHeader, PreviewSecret string
 	// Health configures active checks; zero fields take health defaults.
 	Health health.Options
+	// MCPErrors counts, on the slots' meters, MCP errors inside 2xx
+	// answers: a JSON-RPC error or a tool result with isError: true, in a
+	// JSON or event-stream answer to a POST (the first 64 KiB of the body
+	// are inspected as it streams).
+	MCPErrors bool
 	// Transport sends requests to instances; nil means a tuned shared
 	// *http.Transport.
 	Transport http.RoundTripper
@@ -63,6 +68,7 @@ type Router struct {
 	healthClient *http.Client
 	preview      previewRoute
 	sticky       *sticky
+	mcpErrors    bool
 	metrics      *metrics
 
 	table atomic.Pointer[compiledTable]
@@ -94,6 +100,7 @@ type slotState struct {
 	retries  atomic.Int64
 	drain    drainState
 	metrics  slotMetrics
+	meter    meter
 	// slotHeader is the X-Bluegreen-Slot value, shared by all responses
 	// (len == cap so an append never writes into it).
 	slotHeader []string
@@ -139,6 +146,7 @@ func New(opts Options) (*Router, error) {
 		healthClient:    newHealthClient(),
 		preview:         pr,
 		sticky:          st,
+		mcpErrors:       opts.MCPErrors,
 		backendsChanged: make(chan struct{}, 1),
 		afterFunc:       func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
 	}

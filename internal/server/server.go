@@ -67,6 +67,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		PreviewHeader: cfg.Routing.PreviewHeader.Name,
 		PreviewSecret: previewSecret,
 		Health:        healthOptions(cfg),
+		// Analysis counts MCP errors inside 2xx answers as errors.
+		MCPErrors: cfg.AnalysisConfigured(),
 	}
 	if cfg.Routing.Sticky.Cookie != "" {
 		ropts.Sticky = &router.StickyOptions{Cookie: cfg.Routing.Sticky.Cookie, TTL: cfg.Routing.Sticky.TTL.D()}
@@ -92,7 +94,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if err != nil {
 		return nil, err
 	}
+	var (
+		meter deploy.Meter
+		an    *config.Analysis
+	)
+	if cfg.AnalysisConfigured() {
+		meter, an = newMeter(s.router), &cfg.Analysis
+	}
 	s.ctrl, err = deploy.New(deploy.Options{
+		Meter:          meter,
+		Analysis:       an,
 		App:            cfg.App,
 		Store:          s.store,
 		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},

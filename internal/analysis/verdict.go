@@ -1,0 +1,54 @@
+package analysis
+
+import "github.com/bluegreen-dev/bluegreen/internal/config"
+
+// Result is the outcome of a rule or of a whole analysis window.
+type Result string
+
+// The results.
+const (
+	Pass         Result = "pass"
+	Fail         Result = "fail"
+	Inconclusive Result = "inconclusive" // not enough data to say: never a pass
+)
+
+// Verdict is the outcome of one analysis window, with every number it was
+// decided from. It is stored with the deployment and sent with its events.
+type Verdict struct {
+	Result Result `json:"result"`
+	// Reason is one line a person can act on.
+	Reason string `json:"reason"`
+	// DecidedBy names the rule that decided a fail or an inconclusive
+	// verdict ("min_requests" when the new slot had too few requests).
+	DecidedBy     string  `json:"decided_by,omitempty"`
+	WindowSeconds float64 `json:"window_seconds"`
+	MinRequests   int     `json:"min_requests"`
+	NewSlot       string  `json:"new_slot"`
+	LiveSlot      string  `json:"live_slot"`
+	New           Summary `json:"new"`
+	// Live is the live slot over the same window; when it got no traffic
+	// (baking), the last window in which it did (LiveFrom "baseline").
+	Live     *Summary     `json:"live,omitempty"`
+	LiveFrom string       `json:"live_from,omitempty"` // "window" or "baseline"
+	Rules    []RuleResult `json:"rules"`
+}
+
+// RuleResult is one rule applied to one window. Values are in the
+// metric's unit: a ratio for error_rate, seconds for latencies.
+type RuleResult struct {
+	Rule           string        `json:"rule"` // as written: "error_rate max 1% max_ratio_to_live 2"
+	Metric         config.Metric `json:"metric"`
+	Result         Result        `json:"result"`
+	New            *float64      `json:"new,omitempty"`
+	Live           *float64      `json:"live,omitempty"`
+	Max            *float64      `json:"max,omitempty"`
+	Min            *float64      `json:"min,omitempty"`
+	MaxRatioToLive float64       `json:"max_ratio_to_live,omitempty"`
+	// Ratio is new/live as compared with MaxRatioToLive (see Evaluate for
+	// the noise floors).
+	Ratio *float64 `json:"ratio,omitempty"`
+	// MannWhitney is the statistical comparison of a rule with compare:
+	// statistical (X: the new slot's latencies, Y: the live slot's).
+	MannWhitney *MannWhitneyResult `json:"mann_whitney,omitempty"`
+	Reason      string             `json:"reason"`
+}
