@@ -288,3 +288,43 @@ func slotOf(t *testing.T, addr string) string {
 	}
 	return res.Header.Get("X-Bluegreen-Slot")
 }
+
+// TestAfterPromotionCheckRollsBack: a check marked after_promotion runs
+// once the new release has all traffic; v2 passes it and stays, v3 fails
+// it and is rolled back, after which clients see v2 again.
+func TestAfterPromotionCheckRollsBack(t *testing.T) {
+	a := newApp(t, appOptions{bake: "2s", extra: `  - name: live-release
+    slot: live
+    after_promotion: true
+    http: { path: /, expect: { status: 200, body_contains: "shop v2" } }
+`})
+	a.start()
+	for _, v := range []string{"v1", "v2"} {
+		if out, code := a.deployWait(v); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s", v, code, out)
+		}
+	}
+	out, code := a.deployWait("v3")
+	if code != 1 {
+		t.Fatalf("deploy v3: exit %d, want 1 (rolled back)\n%s", code, out)
+	}
+	h := a.history()[0]
+	if h.Phase != "rolled_back" {
+		t.Fatalf("v3 ended %s, want rolled_back", h.Phase)
+	}
+	var cause string
+	for _, ev := range h.Events {
+		if ev.Phase == "rolling_back" {
+			cause = ev.Reason
+		}
+	}
+	if !strings.Contains(cause, "after-promotion checks failed") {
+		t.Errorf("rolling_back reason %q, want the after-promotion failure", cause)
+	}
+	l := startLoadOn(t, a.prod, 2)
+	waitFor(t, 10*time.Second, "some answers", func() bool { return l.ok.Load() >= 20 })
+	l.check(t)
+	if len(l.versions) != 1 || l.versions["v2"] == 0 {
+		t.Errorf("after the rollback clients saw %v, want only v2", l.versions)
+	}
+}

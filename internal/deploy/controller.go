@@ -54,6 +54,9 @@ type Options struct {
 	Runtime  Runtime
 	Router   Router
 	Verifier Verifier // nil: health checks only
+	// AfterPromotion runs once the new slot has all production traffic
+	// (start of baking); a failure rolls back. nil: none.
+	AfterPromotion Verifier
 
 	// Meter and Analysis judge shifting and baking: after every
 	// Analysis.Interval the new slot is compared with the live one, and a
@@ -102,6 +105,7 @@ type Controller struct {
 	poll           time.Duration
 	clock          Clock
 	afterEvent     func(store.Event)
+	postVerifier   Verifier
 	log            *slog.Logger
 	phaseGauge     *prometheus.GaugeVec
 	// win is the analysis window in progress; reset by every transition.
@@ -169,6 +173,7 @@ func New(opts Options) (*Controller, error) {
 		poll:           orDefault(opts.PollInterval, defaultPoll),
 		clock:          opts.Clock,
 		afterEvent:     opts.AfterEvent,
+		postVerifier:   opts.AfterPromotion,
 		log:            opts.Logger,
 		events:         newHub(),
 		wake:           make(chan struct{}, 1),

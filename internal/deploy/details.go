@@ -28,6 +28,10 @@ type details struct {
 	// Promoted is set when a person promoted: analysis no longer holds
 	// the deployment back.
 	Promoted bool `json:"promoted,omitempty"`
+	// PostChecked latches once the after_promotion checks ran; PostReport
+	// is what they said.
+	PostChecked bool            `json:"post_checked,omitempty"`
+	PostReport  json.RawMessage `json:"post_report,omitempty"`
 }
 
 // requestKind names a recorded command.

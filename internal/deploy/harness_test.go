@@ -45,6 +45,8 @@ type harness struct {
 	sick     map[string]bool // applied to every new router
 	// wrap, if set, wraps the store the controller uses.
 	wrap func(store.Store) store.Store
+	// post, if set, is the after_promotion verifier.
+	post *fakeVerifier
 	// meter and analysis, if set, turn analysis on.
 	meter    Meter
 	analysis *config.Analysis
@@ -101,6 +103,9 @@ func (h *harness) boot() {
 	}
 	if h.meter != nil {
 		opts.Meter, opts.Analysis = h.meter, h.analysis
+	}
+	if h.post != nil {
+		opts.AfterPromotion = h.post
 	}
 	c, err := New(opts)
 	if err != nil {

@@ -57,8 +57,7 @@ type checkVerifier struct {
 	artifacts  string
 }
 
-func newVerifier(cfg *config.Config, client *http.Client, base, live func() string, opts verify.Options, log *slog.Logger) deploy.Verifier {
-	checks := verify.Select(cfg.Checks, config.SlotIdle)
+func newVerifier(cfg *config.Config, checks []config.Check, client *http.Client, base, live func() string, opts verify.Options, log *slog.Logger) deploy.Verifier {
 	if len(checks) == 0 {
 		return nil
 	}

@@ -107,5 +107,24 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 		base = func() string { p, _, _ := s.Addrs(); return "http://" + p }
 		opts.BrowserHeaders = map[string]string{s.cfg.Routing.PreviewHeader.Name: previewSecret}
 	}
-	return newVerifier(s.cfg, client, base, live, opts, s.log), nil
+	return newVerifier(s.cfg, verify.Select(s.cfg.Checks, config.SlotIdle), client, base, live, opts, s.log), nil
+}
+
+// postVerifier runs the after_promotion checks through the production
+// listener once the new release has all production traffic; nil when no
+// check asks for it.
+func (s *Server) postVerifier() deploy.Verifier {
+	var checks []config.Check
+	for _, c := range s.cfg.Checks {
+		if c.AfterPromotion {
+			checks = append(checks, c)
+		}
+	}
+	client := &http.Client{
+		Timeout:       2 * time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	prod := func() string { p, _, _ := s.Addrs(); return "http://" + p }
+	none := func() string { return "" } // the release compared with is live itself now
+	return newVerifier(s.cfg, checks, client, prod, none, verify.Options{}, s.log)
 }
