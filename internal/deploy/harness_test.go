@@ -46,7 +46,7 @@ type harness struct {
 	// wrap, if set, wraps the store the controller uses.
 	wrap func(store.Store) store.Store
 	// post, if set, is the after_promotion verifier.
-	post *fakeVerifier
+	post Verifier
 	// meter and analysis, if set, turn analysis on.
 	meter    Meter
 	analysis *config.Analysis

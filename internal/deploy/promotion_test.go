@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -11,7 +13,8 @@ import (
 // rolls it back to the old slot with the report stored.
 func TestAfterPromotionChecks(t *testing.T) {
 	post := &fakeVerifier{passed: true, report: json.RawMessage(`{"passed":true}`)}
-	h := newHarnessWith(t, nil, func(h *harness) { h.post = post })
+	rec := &weightRecorder{next: post}
+	h := newHarnessWith(t, nil, func(h *harness) { rec.h, h.post = h, rec })
 	h.seed(false) // the first release goes live without baking: no post checks
 
 	d := h.finish(h.deploy("v2", "linear 50% every 1m").ID)
@@ -30,6 +33,10 @@ func TestAfterPromotionChecks(t *testing.T) {
 		t.Fatalf("post checks ran %d times (latched %v, report %s), want once", calls, x.PostChecked, x.PostReport)
 	}
 	live := d.Slot
+	// They ran with the new slot at 100%, never during a split.
+	if ws := rec.seen(); len(ws) != 1 || ws[0] != 100 {
+		t.Fatalf("post checks ran at weights %v of the new slot, want once at 100", ws)
+	}
 
 	d = h.finish(h.deploy("v3", "all-at-once").ID)
 	if Phase(d.Phase) != PhaseRolledBack {
@@ -53,6 +60,29 @@ func TestAfterPromotionChecks(t *testing.T) {
 	if ps := phases(h.events(d.ID)); !containsPhase(ps, PhaseBaking) || !containsPhase(ps, PhaseRollingBack) {
 		t.Errorf("v3 phases %v, want baking then rolling_back", ps)
 	}
+}
+
+// weightRecorder notes the weight of the slot under check each time the
+// post-promotion checks run.
+type weightRecorder struct {
+	h       *harness
+	next    Verifier
+	mu      sync.Mutex
+	weights []int
+}
+
+func (r *weightRecorder) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+	_, w := r.h.router.Route()
+	r.mu.Lock()
+	r.weights = append(r.weights, w[slot])
+	r.mu.Unlock()
+	return r.next.Verify(ctx, slot, version)
+}
+
+func (r *weightRecorder) seen() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.weights...)
 }
 
 func containsPhase(ps []Phase, p Phase) bool {

@@ -246,9 +246,6 @@ func (c *Controller) shift(ctx context.Context, f facts, d *store.Deployment) (t
 	if changed, err := c.ensureRoute(ctx, splitRoute(d.Slot, d.Weight)); err != nil || changed {
 		return d.Deadline, err
 	}
-	if next, acted, err := c.afterPromotion(ctx, f, d); err != nil || acted {
-		return next, err
-	}
 	next, moved, x, err := c.judge(ctx, f, d)
 	if err != nil || moved || !next.IsZero() {
 		return next, err
