@@ -68,7 +68,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		}
 		opts.BaseURL = production
 		opts.BrowserHeaders = map[string]string{name: secret}
-		client.Transport = previewTransport{name: name, value: secret, next: http.DefaultTransport}
+		client.Transport = verify.WithHeaders(nil, map[string]string{name: secret})
 	case config.SlotLive, config.SlotBoth:
 		opts.BaseURL = production
 	}
@@ -194,16 +194,4 @@ func dialable(addr string) string {
 		h = "127.0.0.1"
 	}
 	return net.JoinHostPort(h, p)
-}
-
-// previewTransport adds the preview header to every request.
-type previewTransport struct {
-	name, value string
-	next        http.RoundTripper
-}
-
-func (t previewTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set(t.name, t.value)
-	return t.next.RoundTrip(req)
 }

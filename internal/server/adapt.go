@@ -82,16 +82,3 @@ func (v *checkVerifier) Verify(ctx context.Context, slot, version string) (bool,
 	}
 	return rep.Passed, data, nil
 }
-
-// headerTransport adds the preview header (name and secret) to every
-// request, for checks sent through the production listener.
-type headerTransport struct {
-	name, value string
-	next        http.RoundTripper
-}
-
-func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set(t.name, t.value)
-	return t.next.RoundTrip(req)
-}

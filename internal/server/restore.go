@@ -103,7 +103,7 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 			}
 			return nil, nil
 		}
-		client.Transport = headerTransport{name: s.cfg.Routing.PreviewHeader.Name, value: previewSecret, next: http.DefaultTransport}
+		client.Transport = verify.WithHeaders(nil, map[string]string{s.cfg.Routing.PreviewHeader.Name: previewSecret})
 		base = func() string { p, _, _ := s.Addrs(); return "http://" + p }
 		opts.BrowserHeaders = map[string]string{s.cfg.Routing.PreviewHeader.Name: previewSecret}
 	}

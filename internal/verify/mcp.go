@@ -305,6 +305,16 @@ func cut(s string, n int) string {
 	return s[:n-3] + "..."
 }
 
+// WithHeaders returns a RoundTripper that adds fixed headers to every
+// request (a "Host" entry sets the request's host). Checks sent through the
+// production listener use it to carry the preview header and its secret.
+func WithHeaders(next http.RoundTripper, headers map[string]string) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return headerTransport{headers: headers, next: next}
+}
+
 // headerTransport adds fixed headers to every request.
 type headerTransport struct {
 	headers map[string]string
