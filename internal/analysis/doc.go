@@ -9,6 +9,10 @@
 // rule that decided) so status, events and webhooks can explain it. Too few
 // requests on the new slot is inconclusive, never a pass.
 //
+// External providers (package provider: Prometheus queries, webhooks) are
+// asked about the same window; Combine merges their answers into the
+// verdict, fail over inconclusive over pass.
+//
 // MannWhitney compares two latency distributions without assuming their
 // shape; it works on histograms (tied buckets) as well as on raw samples.
 //

@@ -31,6 +31,9 @@ type Verdict struct {
 	Live     *Summary     `json:"live,omitempty"`
 	LiveFrom string       `json:"live_from,omitempty"` // "window" or "baseline"
 	Rules    []RuleResult `json:"rules"`
+	// Providers are the external providers' answers on the same window
+	// (see Combine).
+	Providers []ProviderResult `json:"providers,omitempty"`
 }
 
 // RuleResult is one rule applied to one window. Values are in the

@@ -140,6 +140,9 @@ type Analysis struct {
 	// ConsecutiveFailures, if above 0, also rolls back after that many
 	// failed windows in a row, whatever FailureLimit allows.
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// Providers are external systems asked about each window besides the
+	// router's own measurements (see Provider).
+	Providers []Provider `yaml:"providers"`
 }
 
 // OnInconclusive says what happens when analysis has no verdict for too

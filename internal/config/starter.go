@@ -85,6 +85,11 @@ analysis:
   on_inconclusive: pause           # pause | extend | fail
   failure_limit: 0                 # failed windows tolerated; more rolls back
   consecutive_failures: 0          # if above 0: this many failed windows in a row roll back
+  # providers:                     # external verdicts on each window too (docs/analysis.md)
+  #   - name: upstream-errors
+  #     prometheus: { url: http://127.0.0.1:9090, query: 'sum(rate(bluegreen_requests_total{slot="{{slot}}",code=~"5.."}[{{window}}]))', max: 0.5 }
+  #   - name: business
+  #     webhook: { url: http://127.0.0.1:8099/verdict }   # answers {"result":"pass|fail|inconclusive","reason":"…"}
 
 migrations:
   dir: migrations                  # NNNN_name/expand.sql, contract.sql, ...

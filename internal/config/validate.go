@@ -400,6 +400,7 @@ func (v *validator) analysis() {
 	default:
 		v.at("analysis.on_inconclusive", "unknown value %q: want pause, extend or fail", a.OnInconclusive)
 	}
+	v.providers()
 }
 
 func (v *validator) migrations() {

@@ -17,6 +17,12 @@ type Meter interface {
 	Measure(slot string) analysis.Counts
 }
 
+// Providers asks external systems (Prometheus queries, webhooks) about an
+// analysis window; package analysis/provider implements it.
+type Providers interface {
+	Judge(ctx context.Context, w analysis.Window) []analysis.ProviderResult
+}
+
 // analysisRecord is the newest analysis window of a deployment, kept in
 // its details: the verdict with all its numbers, where it was taken, and
 // the live slot's values to compare with while baking.
@@ -53,7 +59,7 @@ type window struct {
 // configured meter and rules, traffic to compare against (not a first
 // release, not a rollback), and not promoted by a person.
 func (c *Controller) analysing(d *store.Deployment, x details) bool {
-	return c.meter != nil && c.analysis != nil && len(c.analysis.Rules) > 0 &&
+	return c.meter != nil && c.analysis != nil && (len(c.analysis.Rules) > 0 || c.providers != nil) &&
 		d.FromVersion != "" && d.Kind != KindRollback && !x.Promoted
 }
 
@@ -96,6 +102,15 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 		in.Baseline = x.Analysis.Baseline
 	}
 	v := analysis.Evaluate(in)
+	if c.providers != nil {
+		v = analysis.Combine(v, c.providers.Judge(ctx, analysis.Window{
+			App: c.app, DeploymentID: d.ID, NewSlot: newSlot, NewVersion: d.Version,
+			LiveSlot: liveSlot, LiveVersion: d.FromVersion, Length: length,
+		}))
+		if ctx.Err() != nil {
+			return time.Time{}, false, fmt.Errorf("deployment %d of %s: ask analysis providers: %w", d.ID, c.app, ctx.Err())
+		}
+	}
 	c.startWindow(d, f.now)
 
 	rec := &analysisRecord{Phase: Phase(d.Phase), Step: d.Step, At: f.now, Verdict: v, Baseline: in.Baseline}

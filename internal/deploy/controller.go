@@ -64,6 +64,9 @@ type Options struct {
 	// alone.
 	Meter    Meter
 	Analysis *config.Analysis
+	// Providers, if set (with Meter and Analysis), are asked about each
+	// window too; their fail or inconclusive counts like a rule's.
+	Providers Providers
 
 	// Strategy is the default strategy ("all-at-once" if empty).
 	Strategy string
@@ -98,6 +101,7 @@ type Controller struct {
 	verifier       Verifier
 	meter          Meter
 	analysis       *config.Analysis
+	providers      Providers
 	strategy       config.Strategy
 	bakeTime       time.Duration
 	scaleDownDelay time.Duration
@@ -145,7 +149,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("new controller for %s: no runtime", opts.App)
 	case opts.Router == nil:
 		return nil, fmt.Errorf("new controller for %s: no router", opts.App)
-	case opts.Analysis != nil && len(opts.Analysis.Rules) > 0 && (opts.Analysis.Interval <= 0 || opts.Analysis.MinRequests < 1):
+	case opts.Analysis != nil && (len(opts.Analysis.Rules) > 0 || opts.Providers != nil) && (opts.Analysis.Interval <= 0 || opts.Analysis.MinRequests < 1):
 		return nil, fmt.Errorf("new controller for %s: analysis needs an interval above 0 and min_requests of at least 1", opts.App)
 	case opts.BakeTime < 0 || opts.ScaleDownDelay < 0 || opts.ReadyTimeout < 0 || opts.PollInterval < 0:
 		return nil, fmt.Errorf("new controller for %s: negative duration", opts.App)
@@ -166,6 +170,7 @@ func New(opts Options) (*Controller, error) {
 		verifier:       opts.Verifier,
 		meter:          opts.Meter,
 		analysis:       opts.Analysis,
+		providers:      opts.Providers,
 		strategy:       st,
 		bakeTime:       opts.BakeTime,
 		scaleDownDelay: opts.ScaleDownDelay,

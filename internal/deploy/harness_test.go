@@ -50,6 +50,8 @@ type harness struct {
 	// meter and analysis, if set, turn analysis on.
 	meter    Meter
 	analysis *config.Analysis
+	// providers, if set, are asked about each analysis window.
+	providers Providers
 }
 
 func newHarness(t *testing.T, verifier *fakeVerifier) *harness {
@@ -103,6 +105,9 @@ func (h *harness) boot() {
 	}
 	if h.meter != nil {
 		opts.Meter, opts.Analysis = h.meter, h.analysis
+		if h.providers != nil {
+			opts.Providers = h.providers
+		}
 	}
 	if h.post != nil {
 		opts.AfterPromotion = h.post

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bluegreen-dev/bluegreen/internal/analysis/provider"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
@@ -95,15 +96,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	var (
-		meter deploy.Meter
-		an    *config.Analysis
+		meter     deploy.Meter
+		an        *config.Analysis
+		providers deploy.Providers
 	)
 	if cfg.AnalysisConfigured() {
 		meter, an = newMeter(s.router), &cfg.Analysis
+		// Only a non-empty set: a nil *provider.Set in the interface would
+		// not be nil.
+		if len(cfg.Analysis.Providers) > 0 {
+			ps, err := provider.New(cfg.Analysis.Providers, nil)
+			if err != nil {
+				return nil, fmt.Errorf("analysis providers: %w", err)
+			}
+			providers = ps
+		}
 	}
 	s.ctrl, err = deploy.New(deploy.Options{
 		Meter:          meter,
 		Analysis:       an,
+		Providers:      providers,
 		App:            cfg.App,
 		Store:          s.store,
 		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},
