@@ -61,10 +61,9 @@ func TestChecksGuardTheRelease(t *testing.T) {
 	yaml := string(cfg)
 	yaml = yaml[:strings.Index(yaml, "    command:")] + fmt.Sprintf("    command: [\"sh\", \"-c\", %q]\n", launch) +
 		yaml[strings.Index(yaml, "    instances:"):]
-	// One instance per slot: the router does not yet pin an MCP session to
-	// the instance that issued it (issue 7), and the app keeps sessions in
-	// memory.
-	yaml = strings.Replace(yaml, "instances: 2", "instances: 1", 1)
+	// Two instances per slot and sessions kept in each instance's memory:
+	// the MCP checks work only because the router pins a session to the
+	// instance that issued it (routing.mcp_sessions, on by default).
 	yaml = yaml[:strings.Index(yaml, "checks:")] + `checks:
   - name: health
     http: { path: /health, expect: { status: 200, json: { status: healthy } } }

@@ -23,6 +23,8 @@ type backend struct {
 	// can skip the lock when there is nothing to reset.
 	failures atomic.Int32
 	upGauge  prometheus.Gauge
+	// gone is set once SetBackends removed the instance.
+	gone atomic.Bool
 
 	mu      sync.Mutex // guards counter and removed
 	counter *health.Counter
@@ -75,7 +77,11 @@ func (b *backend) remove() {
 	b.mu.Lock()
 	b.removed = true
 	b.mu.Unlock()
+	b.gone.Store(true)
 }
+
+// usable reports whether b is still in its pool and in rotation.
+func (b *backend) usable() bool { return b.up.Load() && !b.gone.Load() }
 
 func (b *backend) status() BackendStatus {
 	return BackendStatus{

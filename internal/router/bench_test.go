@@ -20,10 +20,14 @@ func BenchmarkProxy(b *testing.B) {
 
 	tr := newTestRouter(b, Options{}, false)
 	tr.SetBackends(Blue, []string{backend.Listener.Addr().String()}, true)
+	// With MCP session pinning on, requests without Mcp-Session-Id.
+	trs := newTestRouter(b, Options{MCPSessions: true}, false)
+	trs.SetBackends(Blue, []string{backend.Listener.Addr().String()}, true)
 
 	for _, target := range []struct{ name, url string }{
 		{"direct", backend.URL + "/"},
 		{"bluegreen", tr.prod.URL + "/"},
+		{"bluegreen-mcp-sessions", trs.prod.URL + "/"},
 	} {
 		b.Run(target.name, func(b *testing.B) {
 			transport := &http.Transport{MaxIdleConnsPerHost: 1024}

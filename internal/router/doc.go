@@ -6,7 +6,10 @@
 //
 //  1. Load the route table (one atomic pointer load; SetTable swaps it).
 //  2. Choose the slot: the preview header with the right secret picks the
-//     idle slot (the header is always stripped); otherwise a sticky cookie
+//     idle slot (the header is always stripped); otherwise, with
+//     Options.MCPSessions, an Mcp-Session-Id pinned in the session table
+//     picks the slot and the instance that issued it, whatever the weights,
+//     while that instance is in rotation; otherwise a sticky cookie
 //     naming a slot that still has weight; otherwise a weighted random pick,
 //     pinned with Set-Cookie when sticky sessions are on.
 //  3. Register the request on the slot's current drain epoch, then hand it
@@ -19,13 +22,21 @@
 //     latency to the headers in a fine histogram; atomic adds, no lock),
 //     which Router.Measure reads for the analysis of a deployment.
 //
-// The preview handler (Router.Preview) always serves the idle slot.
+// With Options.MCPSessions, a response carrying Mcp-Session-Id pins the
+// session to its slot and instance (session.go: a bounded LRU table with an
+// idle TTL); a 404 answer, a DELETE answered 2xx or 404, or the TTL ends
+// the pin.
+//
+// The preview handler (Router.Preview) always serves the idle slot (on
+// the pinned instance for a session pinned there).
 //
 // When SetTable takes all production traffic away from a slot, the slot's
 // in-flight production requests and streams keep running; after
 // Options.DrainTimeout those that started before the switch are cancelled
 // with a cause that is logged. Regaining traffic before the deadline cancels
-// the pending drain.
+// the pending drain. Requests of pinned MCP sessions that start after the
+// switch register on the slot's new epoch, so that deadline does not
+// cancel them; the slot serves its pinned sessions until they end.
 //
 // Router.Run runs one active health check loop (package health) per
 // instance; unhealthy instances leave rotation and come back after the

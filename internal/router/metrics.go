@@ -15,6 +15,8 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	weight    *prometheus.GaugeVec
 	backendUp *prometheus.GaugeVec
+	// sessionsLost is registered only with Options.MCPSessions.
+	sessionsLost *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
@@ -45,6 +47,23 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 			Help:        "Requests (and streams) in flight on the slot.",
 			ConstLabels: prometheus.Labels{"slot": string(slot)},
 		}, func() float64 { return float64(s.inflight.Load()) }))
+	}
+	if t := r.sessions; t != nil {
+		m.sessionsLost = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bluegreen_mcp_sessions_lost_total",
+			Help: "MCP session pins dropped because their instance left its pool or rotation; the request was routed normally.",
+		}, []string{"slot"})
+		collectors = append(collectors, m.sessionsLost, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bluegreen_mcp_sessions_evicted_total",
+			Help: "MCP session pins evicted because the pin table was full.",
+		}, func() float64 { return float64(t.evicted.Load()) }))
+		for i, slot := range allSlots() {
+			collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "bluegreen_mcp_sessions",
+				Help:        "MCP sessions pinned to the slot.",
+				ConstLabels: prometheus.Labels{"slot": string(slot)},
+			}, func() float64 { return float64(t.counts()[i]) }))
+		}
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

@@ -32,8 +32,7 @@ func (r *Router) serveProduction(w http.ResponseWriter, req *http.Request) {
 	if r.preview.enabled() {
 		if values, ok := req.Header[r.preview.key]; ok {
 			if r.preview.match(values) {
-				s := &r.slots[t.idle]
-				r.serve(w, req, s, s.drain.preview.Load(), false)
+				r.serveIdle(w, req, t.idle)
 				return
 			}
 			if r.log.Enabled(req.Context(), slog.LevelDebug) {
@@ -42,9 +41,16 @@ func (r *Router) serveProduction(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
+	if r.sessions != nil {
+		if i, b := r.pinned(req, -1); b != nil {
+			s := &r.slots[i]
+			r.serve(w, req, s, s.drain.production.Load(), false, b)
+			return
+		}
+	}
 	i, pin := r.pickProduction(t, req)
 	s := &r.slots[i]
-	r.serve(w, req, s, s.drain.production.Load(), pin)
+	r.serve(w, req, s, s.drain.production.Load(), pin, nil)
 }
 
 // pickProduction returns the slot index for a production request, and
@@ -71,8 +77,18 @@ func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool)
 // servePreview routes every request of the preview listener to the idle
 // slot.
 func (r *Router) servePreview(w http.ResponseWriter, req *http.Request) {
-	s := &r.slots[r.table.Load().idle]
-	r.serve(w, req, s, s.drain.preview.Load(), false)
+	r.serveIdle(w, req, r.table.Load().idle)
+}
+
+// serveIdle serves a preview request on the idle slot (index idle), on the
+// instance holding its MCP session when it has one there.
+func (r *Router) serveIdle(w http.ResponseWriter, req *http.Request, idle int) {
+	s := &r.slots[idle]
+	var b *backend
+	if r.sessions != nil {
+		_, b = r.pinned(req, idle)
+	}
+	r.serve(w, req, s, s.drain.preview.Load(), false, b)
 }
 
 // requestInfo is the outbound request's context: it carries when the
@@ -83,6 +99,9 @@ type requestInfo struct {
 	context.Context
 	start time.Time
 	pin   bool
+	// backend is the instance holding the request's MCP session, nil for
+	// a request that is not pinned.
+	backend *backend
 }
 
 // infoKey is the context key of *requestInfo.
@@ -112,12 +131,13 @@ func measure(ctx context.Context, s *slotState, code int) {
 }
 
 // serve proxies req to slot s, registered on epoch ep so that a drain or
-// CancelAll can cancel it.
-func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool) {
+// CancelAll can cancel it; to instance b when it is not nil (a pinned MCP
+// session), else to an instance the slot's transport picks.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool, b *backend) {
 	s.inflight.Add(1)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	reg := ep.register(cancel)
-	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin}
+	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, backend: b}
 	start := ri.start
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
@@ -127,6 +147,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 		s.metrics.duration.Observe(time.Since(start).Seconds())
 		s.inflight.Add(-1)
 	}()
+	if b != nil {
+		s.pinnedProxy.ServeHTTP(w, req.WithContext(ri))
+		return
+	}
 	s.proxy.ServeHTTP(w, req.WithContext(ri))
 }
 
@@ -159,6 +183,10 @@ func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
 				r.sticky.pin(resp.Header, s.slot.index())
 			}
 			measure(ctx, s, resp.StatusCode)
+			if r.sessions != nil {
+				// Before inspectMCP, which may wrap the body.
+				r.trackSession(s, resp)
+			}
 			if r.mcpErrors {
 				inspectMCP(resp, &s.meter)
 			}

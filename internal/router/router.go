@@ -57,6 +57,19 @@ type Options struct {
 	// Transport sends requests to instances; nil means a tuned shared
 	// *http.Transport.
 	Transport http.RoundTripper
+	// MCPSessions pins MCP sessions (Streamable HTTP revisions up to
+	// 2025-11-25): a response carrying Mcp-Session-Id pins the session to
+	// the slot and the instance that answered, and later requests carrying
+	// that id go there whatever the weights, while the instance is in
+	// rotation. DELETE answered 2xx or 404, a 404 answer, or MCPSessionTTL
+	// without use ends the pin.
+	MCPSessions bool
+	// MCPSessionTTL is the idle time after which a pin ends; zero means
+	// DefaultMCPSessionTTL.
+	MCPSessionTTL time.Duration
+	// MCPSessionMax bounds the pin table; the least recently used pin is
+	// evicted beyond it. Zero means DefaultMCPSessionMax.
+	MCPSessionMax int
 }
 
 // Router routes requests to the instances of the blue and green slots. It
@@ -69,7 +82,9 @@ type Router struct {
 	preview      previewRoute
 	sticky       *sticky
 	mcpErrors    bool
-	metrics      *metrics
+	// sessions is nil unless Options.MCPSessions.
+	sessions *sessionTable
+	metrics  *metrics
 
 	table atomic.Pointer[compiledTable]
 	slots [numSlots]slotState
@@ -93,14 +108,17 @@ type stopper interface{ Stop() bool }
 
 // slotState is everything the router keeps per slot.
 type slotState struct {
-	slot     Slot
-	pool     pool
-	proxy    *httputil.ReverseProxy
-	inflight atomic.Int64
-	retries  atomic.Int64
-	drain    drainState
-	metrics  slotMetrics
-	meter    meter
+	slot  Slot
+	pool  pool
+	proxy *httputil.ReverseProxy
+	// pinnedProxy serves requests of pinned MCP sessions: its transport
+	// sends them to the instance in their requestInfo.
+	pinnedProxy *httputil.ReverseProxy
+	inflight    atomic.Int64
+	retries     atomic.Int64
+	drain       drainState
+	metrics     slotMetrics
+	meter       meter
 	// slotHeader is the X-Bluegreen-Slot value, shared by all responses
 	// (len == cap so an append never writes into it).
 	slotHeader []string
@@ -110,6 +128,10 @@ type slotState struct {
 func New(opts Options) (*Router, error) {
 	if opts.DrainTimeout < 0 {
 		return nil, fmt.Errorf("new router: drain timeout %s is negative", opts.DrainTimeout)
+	}
+	if opts.MCPSessionTTL < 0 || opts.MCPSessionMax < 0 {
+		return nil, fmt.Errorf("new router: mcp session ttl %s and max %d must not be negative",
+			opts.MCPSessionTTL, opts.MCPSessionMax)
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
@@ -150,6 +172,9 @@ func New(opts Options) (*Router, error) {
 		backendsChanged: make(chan struct{}, 1),
 		afterFunc:       func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
 	}
+	if opts.MCPSessions {
+		r.sessions = newSessionTable(opts.MCPSessionTTL, opts.MCPSessionMax, time.Now)
+	}
 	m, err := newMetrics(reg, r)
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
@@ -165,9 +190,10 @@ func New(opts Options) (*Router, error) {
 		s.pool.init(slot)
 		s.drain.init()
 		s.metrics = m.forSlot(slot)
+		st := &slotTransport{r: r, s: s, base: base}
 		s.proxy = &httputil.ReverseProxy{
 			Rewrite:   r.rewrite,
-			Transport: &slotTransport{r: r, s: s, base: base},
+			Transport: st,
 			// ReverseProxy flushes SSE (text/event-stream) and responses
 			// without Content-Length after every write whatever this says.
 			// For sized responses 0 avoids its flush timer, which costs a
@@ -179,6 +205,9 @@ func New(opts Options) (*Router, error) {
 			ModifyResponse: r.modifyResponse(s),
 			ErrorHandler:   r.errorHandler(s),
 		}
+		pinned := *s.proxy
+		pinned.Transport = &pinnedTransport{st: st}
+		s.pinnedProxy = &pinned
 	}
 	r.table.Store(compile(LiveTable(Blue)))
 	r.metrics.setWeights(r.table.Load())

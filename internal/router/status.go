@@ -24,8 +24,12 @@ type SlotStatus struct {
 	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
 	// DrainingRequests counts requests started before the slot lost
 	// production traffic that are still running.
-	DrainingRequests int64           `json:"draining_requests"`
-	Backends         []BackendStatus `json:"backends"`
+	DrainingRequests int64 `json:"draining_requests"`
+	// MCPSessions counts the MCP sessions pinned to the slot (0 when
+	// Options.MCPSessions is off). A slot that lost production traffic
+	// keeps serving them.
+	MCPSessions int64           `json:"mcp_sessions"`
+	Backends    []BackendStatus `json:"backends"`
 }
 
 // BackendStatus describes one instance.
@@ -41,6 +45,10 @@ type BackendStatus struct {
 func (r *Router) Status() Status {
 	t := r.table.Load()
 	st := Status{Table: t.table.clone(), Slots: make(map[Slot]SlotStatus, numSlots)}
+	var sessions [numSlots]int64
+	if r.sessions != nil {
+		sessions = r.sessions.counts()
+	}
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
 		healthy, total := s.pool.counts()
@@ -54,6 +62,7 @@ func (r *Router) Status() Status {
 			Draining:         draining,
 			DrainDeadline:    deadline,
 			DrainingRequests: waiting,
+			MCPSessions:      sessions[i],
 			Backends:         []BackendStatus{},
 		}
 		for _, b := range s.pool.all() {

@@ -68,6 +68,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		PreviewHeader: cfg.Routing.PreviewHeader.Name,
 		PreviewSecret: previewSecret,
 		Health:        healthOptions(cfg),
+		// Pin each MCP session to the instance that issued it.
+		MCPSessions: cfg.Routing.MCPSessions,
 		// Analysis counts MCP errors inside 2xx answers as errors.
 		MCPErrors: cfg.AnalysisConfigured(),
 	}
