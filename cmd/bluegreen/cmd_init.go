@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bluegreen-dev/bluegreen/internal/atomicfile"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 )
 
@@ -33,7 +34,10 @@ func cmdInit(_ context.Context, e *env, args []string) error {
 	if _, err := os.Stat(*file); err == nil && !*force {
 		return usageErr("%s already exists; use --force to overwrite it", *file)
 	}
-	if err := writeFileAtomic(*file, []byte(config.Starter(*app)), 0o644); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(*file, []byte(config.Starter(*app)), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", *file, err)
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\n", *file)
@@ -91,7 +95,7 @@ func writeSecret(path string) (bool, error) {
 	if _, err := rand.Read(buf); err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(path, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil
@@ -111,44 +115,5 @@ func ensureGitignore(path, line string) (bool, error) {
 		data = append(data, '\n')
 	}
 	data = append(data, []byte("# bluegreen state, tokens and logs\n"+line+"\n")...)
-	return true, writeFileAtomic(path, data, 0o644)
-}
-
-// writeFileAtomic writes data to a temp file beside path, syncs it and
-// renames it over path, so a crash never leaves a half-written file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return true, atomicfile.Write(path, data, 0o644)
 }
