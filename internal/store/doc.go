@@ -1,5 +1,6 @@
 // Package store persists bluegreen's facts: the route table, the slots and
-// their releases, deployments and their event logs.
+// their releases, deployments and their event logs, and the router's MCP
+// session pins.
 //
 // The main flow: the controller reads a Deployment, acts, then calls
 // Transition with the revision it read; the store writes the new deployment

@@ -57,6 +57,15 @@ type Store interface {
 	// deployment has none).
 	Events(ctx context.Context, deploymentID int64) ([]Event, error)
 
+	// SaveMCPSessions stores pins (upsert by app and ID) in one
+	// transaction; an empty list writes nothing.
+	SaveMCPSessions(ctx context.Context, app string, pins []MCPSession) error
+	// DeleteMCPSessions removes the app's pins with these IDs in one
+	// transaction; unknown IDs are ignored.
+	DeleteMCPSessions(ctx context.Context, app string, ids []string) error
+	// LoadMCPSessions returns the app's pins, most recently used first.
+	LoadMCPSessions(ctx context.Context, app string) ([]MCPSession, error)
+
 	Close() error
 }
 
@@ -79,6 +88,22 @@ type SlotState struct {
 	// StopAt: when the warm old release is to be scaled down (zero: not scheduled).
 	StopAt    time.Time `json:"stop_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MCPSession is one pinned MCP session (Streamable HTTP up to revision
+// 2025-11-25): the router sends the requests carrying its Mcp-Session-Id
+// to the slot and the instance that issued it. The router writes pins
+// behind its request path and loads them when serve starts, so sessions
+// survive a restart of serve.
+type MCPSession struct {
+	ID   string `json:"id"`   // the Mcp-Session-Id value
+	Slot string `json:"slot"` // "blue" or "green"
+	// Instance is the host:port that holds the session; "" pins the
+	// session to any instance of Slot.
+	Instance string `json:"instance"`
+	// LastUsed is when the session was last seen (the idle TTL counts
+	// from it); it is written coarsely, not on every request.
+	LastUsed time.Time `json:"last_used"`
 }
 
 // Deployment is one attempt to take a release from idle to live.

@@ -10,7 +10,7 @@
 //
 // The tables share the user's database safely: every name starts with
 // bluegreen_ (bluegreen_schema_version, bluegreen_routes, bluegreen_slots,
-// bluegreen_deployments, bluegreen_events) and lives in the connection's
+// bluegreen_deployments, bluegreen_events, bluegreen_mcp_sessions) and lives in the connection's
 // current schema (search_path), so a dedicated schema is one URL option
 // away (options=-csearch_path%3Dbluegreen).
 //

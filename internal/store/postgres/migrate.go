@@ -78,6 +78,15 @@ CREATE TABLE bluegreen_events (
 );
 
 CREATE INDEX bluegreen_events_deployment ON bluegreen_events (deployment_id, id);
+`}, {2, "mcp sessions", `
+CREATE TABLE bluegreen_mcp_sessions (
+	app       text NOT NULL,
+	id        text NOT NULL,
+	slot      text NOT NULL,
+	instance  text NOT NULL,            -- host:port, '' for any instance of the slot
+	last_used timestamptz NOT NULL,
+	PRIMARY KEY (app, id)
+);
 `}}
 }
 

@@ -74,6 +74,15 @@ CREATE TABLE bluegreen_events (
 ) STRICT;
 
 CREATE INDEX bluegreen_events_deployment ON bluegreen_events (deployment_id, id);
+`}, {2, "mcp sessions", `
+CREATE TABLE bluegreen_mcp_sessions (
+	app       TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	slot      TEXT NOT NULL,
+	instance  TEXT NOT NULL,           -- host:port, '' for any instance of the slot
+	last_used TEXT NOT NULL,
+	PRIMARY KEY (app, id)
+) STRICT;
 `}}
 }
 

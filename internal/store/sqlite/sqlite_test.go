@@ -228,3 +228,44 @@ func TestOpenEmptyPath(t *testing.T) {
 		t.Fatal("open with an empty path succeeded")
 	}
 }
+
+// A state file written by a bluegreen of schema version 1 is brought up to
+// date on open: its data stays, and the MCP session table is there.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "state.db")
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, createVersionTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(ctx, db, migrations()[0]); err != nil {
+		t.Fatalf("apply version 1: %v", err)
+	}
+	if _, err := db.ExecContext(ctx,
+		`INSERT INTO bluegreen_routes (app, live, weights, updated_at) VALUES ('shop', 'green', '{"green":100}', ?)`,
+		formatTime(now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openT(t, path)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != latestVersion() {
+		t.Fatalf("schema version after open = %d, %v; want %d", v, err, latestVersion())
+	}
+	if r, err := s.LoadRoute(ctx, "shop"); err != nil || r.Live != "green" {
+		t.Fatalf("route after upgrade = %+v, %v; want green live", r, err)
+	}
+	pin := store.MCPSession{ID: "x", Slot: "green", Instance: "127.0.0.1:1", LastUsed: now()}
+	if err := s.SaveMCPSessions(ctx, "shop", []store.MCPSession{pin}); err != nil {
+		t.Fatalf("save a pin after upgrade: %v", err)
+	}
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"TimesUTC", testTimesUTC},
 		{"Reopen", testReopen},
 		{"SchemaVersion", testSchemaVersion},
+		{"MCPSessions", testMCPSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
