@@ -10,9 +10,13 @@
 #   BENCH_ROWS=1000000    rows in customers
 #   BENCH_RATE=200        writer UPDATEs per second (one connection)
 #   BENCH_BASELINE=15s    baseline phase length
+#   BENCH_AFTER=10s       baseline right after the backfill, on the same table
 #   BENCH_BASELINE2=10s   baseline before the naive update, on the reseeded table
+#   BENCH_SKIP_NAIVE=1    skip baseline2 and the naive update (tuning runs)
 #   BENCH_BATCH_SIZE, BENCH_BATCH_TARGET   bluegreen migrate --batch-size / --batch-target
-#                         (unset: bluegreen's defaults, 5000 and 200ms)
+#                         (unset: bluegreen's defaults, 100 and 200ms)
+#   BENCH_DUTY_CYCLE, BENCH_MAX_RATE   bluegreen migrate --duty-cycle / --max-rate
+#                         (unset: bluegreen's defaults, 0.5 and no cap)
 #   BENCH_PG_OPTS="-c …"  extra server options for the throwaway cluster (diagnosis only;
 #                         the numbers of record use the server's defaults)
 #   BENCH_TIMEOUT=15m     bound on the measuring program
@@ -23,6 +27,7 @@ ROWS=${BENCH_ROWS:-1000000}
 RATE=${BENCH_RATE:-200}
 BASELINE=${BENCH_BASELINE:-15s}
 BASELINE2=${BENCH_BASELINE2:-10s}
+AFTER=${BENCH_AFTER:-10s}
 TIMEOUT=${BENCH_TIMEOUT:-15m}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -128,9 +133,12 @@ fi
 # --- 3. measure --------------------------------------------------------------
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 args=(-url "$URL" -bluegreen "$TMP/bluegreen" -work "$TMP" -rows "$ROWS" -rate "$RATE"
-	-baseline "$BASELINE" -baseline2 "$BASELINE2" -timeout "$TIMEOUT")
+	-baseline "$BASELINE" -baseline2 "$BASELINE2" -after "$AFTER" -timeout "$TIMEOUT")
+[[ ${BENCH_SKIP_NAIVE:-} == 1 ]] && args+=(-skip-naive)
 [[ -n ${BENCH_BATCH_SIZE:-} ]] && args+=(-batch-size "$BENCH_BATCH_SIZE")
 [[ -n ${BENCH_BATCH_TARGET:-} ]] && args+=(-batch-target "$BENCH_BATCH_TARGET")
+[[ -n ${BENCH_DUTY_CYCLE:-} ]] && args+=(-duty-cycle "$BENCH_DUTY_CYCLE")
+[[ -n ${BENCH_MAX_RATE:-} ]] && args+=(-max-rate "$BENCH_MAX_RATE")
 "$TMP/writer" "${args[@]}" &
 WRITER_PID=$!
 wait "$WRITER_PID"

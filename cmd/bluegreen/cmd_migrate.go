@@ -11,6 +11,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
 const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] | restore NAME | repair NAME"
@@ -19,8 +20,10 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "migrate", migrateArgs)
 	cfgPath := fs.String("c", "bluegreen.yaml", "config file")
 	lockTimeout := fs.Duration("lock-timeout", 2*time.Second, "PostgreSQL lock_timeout for each statement")
-	batch := fs.Int("batch-size", 5000, "backfill keys per batch")
+	batch := fs.Int("batch-size", migrate.DefaultBatchSize, "backfill keys per batch (at most)")
 	target := fs.Duration("batch-target", 200*time.Millisecond, "a backfill batch slower than this shrinks and pauses")
+	duty := fs.Float64("duty-cycle", migrate.DefaultDutyCycle, "share of time the backfill may run batches, 0 < x <= 1 (1: no pause between batches)")
+	maxRate := fs.Float64("max-rate", 0, "cap on backfill rows per second (0: none)")
 	wait := fs.Duration("wait", time.Minute, "how long to wait for another runner's lock")
 	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape (needs --reason)")
 	reason := fs.String("reason", "", "why the contract is forced; recorded in the history")
@@ -32,6 +35,12 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		return usageErr("give a subcommand: %s", migrateArgs)
 	}
 	sub, rest := pos[0], pos[1:]
+	if *duty <= 0 || *duty > 1 {
+		return usageErr("--duty-cycle %v: want a number above 0 and at most 1, such as 0.5", *duty)
+	}
+	if *maxRate < 0 {
+		return usageErr("--max-rate %v: want rows per second, 0 for no cap", *maxRate)
+	}
 	if *force && strings.TrimSpace(*reason) == "" {
 		return usageErr("--force needs --reason \"why\"")
 	}
@@ -62,7 +71,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		return failErr(err)
 	}
 	defer db.Close() //nolint:errcheck // nothing to do about it at exit
-	eng := migrate.New(db, set, migrate.Options{LockTimeout: *lockTimeout, BatchSize: *batch, BatchTarget: *target, RunnerWait: *wait, Out: e.stdout})
+	eng := migrate.New(db, set, migrate.Options{LockTimeout: *lockTimeout, BatchSize: *batch, BatchTarget: *target, DutyCycle: *duty, MaxRate: *maxRate, RunnerWait: *wait, Out: e.stdout})
 
 	switch sub {
 	case "status":
@@ -98,7 +107,8 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		opts := migrate.ContractOptions{Gate: migrate.ReleaseGate(&serveReleases{cfg: cfg}, requiresOf(cfg))}
+		gate := migrate.Gate{Releases: requiresOf(cfg), BakeTime: cfg.BakeTime.D()}
+		opts := migrate.ContractOptions{Gate: gate.Func(&serveReleases{cfg: cfg})}
 		if *force {
 			opts.ForceReason = *reason
 		}
@@ -202,11 +212,48 @@ func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) 
 		if sl.Version == "" || sl.State == "stopped" {
 			continue
 		}
-		state := migrate.SlotWarm
+		r := migrate.Running{Slot: sl.Slot, Version: sl.Version, State: migrate.SlotWarm, StopAt: sl.StopAt}
 		if sl.Live || sl.Weight > 0 {
-			state = migrate.SlotLive
+			r.State = migrate.SlotLive
+			if r.PromotedAt, err = promotedAt(ctx, c, sl.Slot, sl.Version); err != nil {
+				return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
+			}
 		}
-		out = append(out, migrate.Running{Slot: sl.Slot, Version: sl.Version, State: state})
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// promotedAt is when the release in slot got all production traffic: the
+// first baking event of the newest deployment that took it there, or the
+// end of that deployment when it had no baking (a warm rollback). Zero
+// when no such deployment is in the history.
+func promotedAt(ctx context.Context, c *client, slot, version string) (time.Time, error) {
+	var ds []store.Deployment
+	if err := c.do(ctx, "GET", "/api/v1/deployments?limit=50", nil, &ds); err != nil {
+		return time.Time{}, err
+	}
+	for _, d := range ds {
+		if d.Slot != slot || d.Version != version {
+			continue
+		}
+		switch deploy.Phase(d.Phase) {
+		case deploy.PhaseBaking, deploy.PhaseSucceeded:
+		default:
+			continue
+		}
+		var v struct {
+			Events []store.Event `json:"events"`
+		}
+		if err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments/%d", d.ID), nil, &v); err != nil {
+			return time.Time{}, err
+		}
+		for _, ev := range v.Events {
+			if deploy.Phase(ev.Phase) == deploy.PhaseBaking {
+				return ev.Time, nil
+			}
+		}
+		return d.EndedAt, nil
+	}
+	return time.Time{}, nil
 }

@@ -13,7 +13,7 @@ import (
 
 // Backfill is a parsed backfill.sql:
 //
-//	-- bluegreen: table=customers key=id [batch=5000]
+//	-- bluegreen: table=customers key=id [batch=100]
 //	UPDATE customers SET city = split_part(address, ',', 2)
 //	WHERE id >= :lo AND id < :hi AND city IS NULL;
 //
@@ -126,13 +126,13 @@ func (e *Engine) runBackfill(ctx context.Context, m *Migration, rec *Record) err
 	if limit == 0 {
 		limit = e.opts.BatchSize
 	}
-	size := limit
+	th := throttle{limit: limit, size: limit, target: e.opts.BatchTarget, duty: e.opts.DutyCycle, maxRate: e.opts.MaxRate}
 	start, end := *rec.BackfillNext, *rec.BackfillMax
 	began := e.opts.Now()
 	var runRows int64
 	lastSaid := time.Time{}
 	for lo := start; lo < end; {
-		hi := min(lo+int64(size), end)
+		hi := min(lo+int64(th.size), end)
 		t0 := e.opts.Now()
 		n, err := e.backfillBatch(ctx, m, rec, lo, hi)
 		if err != nil {
@@ -142,15 +142,8 @@ func (e *Engine) runBackfill(ctx context.Context, m *Migration, rec *Record) err
 		runRows += n
 		batchLo := lo
 		lo = hi
-
-		var pause time.Duration
-		switch {
-		case took > e.opts.BatchTarget:
-			size = max(size/2, 1)
-			pause = min(took, 5*time.Second)
-		case took < e.opts.BatchTarget/2 && size < limit:
-			size = min(size*2, limit)
-		}
+		pause := th.after(took, runRows, e.opts.Now().Sub(began))
+		size := th.size
 		p := BatchProgress{Lo: batchLo, Hi: hi, Rows: n, TotalRows: rec.BackfillRows, Took: took, Size: size, Pause: pause}
 		if total := end - start; total > 0 {
 			p.Done = float64(hi-start) / float64(total)
@@ -161,18 +154,63 @@ func (e *Engine) runBackfill(ctx context.Context, m *Migration, rec *Record) err
 				p.ETA = time.Duration(float64(end-hi) / keysPerSec * float64(time.Second))
 			}
 		}
-		e.emit(Event{Migration: m.Name, Op: OpExpand, Kind: EventBatch, Batch: &p})
+		e.emit(ctx, Event{Migration: m.Name, Op: OpExpand, Kind: EventBatch, Batch: &p})
 		if now := e.opts.Now(); now.Sub(lastSaid) >= e.opts.ProgressEvery || hi >= end {
 			lastSaid = now
 			e.say("%s backfill: %d rows, %.0f%% of this run's %s keys, %.0f rows/s, ETA %s, batch %d", m.Name, rec.BackfillRows, 100*p.Done, b.Table, p.Rate, p.ETA.Round(time.Second), size)
 		}
-		if pause > 0 {
+		if pause > 0 && hi < end {
 			if err := sleep(ctx, pause); err != nil {
 				return fmt.Errorf("backfill %s: %w", m.Name, err)
 			}
 		}
 	}
 	return nil
+}
+
+// maxPause bounds one pause of the throttle.
+const maxPause = 10 * time.Second
+
+// throttle paces a backfill so that live writers keep their latency. Three
+// rules, the longest pause wins:
+//
+//   - a batch slower than target halves the next one and pauses as long
+//     as it took (up to 5s); a batch
+//     faster than target/2 lets the size grow back, doubling, up to limit;
+//   - duty cycle: after a batch that took d, pause d×(1−duty)/duty, so the
+//     backfill holds the database at most that share of the time. What a
+//     writer feels during a backfill on PostgreSQL is mostly its commit
+//     waiting on a WAL flush that carries the batch's WAL, so the share
+//     of the writer's commits that meet a running batch is what its p99
+//     sees;
+//   - rate cap: with maxRate > 0, the run's rows stay at or below maxRate
+//     a second.
+type throttle struct {
+	limit, size int
+	target      time.Duration
+	duty        float64 // (0, 1]
+	maxRate     float64 // rows/s; 0: none
+}
+
+// after adapts the batch size to a batch that took took and returns the
+// pause before the next one; runRows rows were done in elapsed so far.
+func (t *throttle) after(took time.Duration, runRows int64, elapsed time.Duration) time.Duration {
+	var pause time.Duration
+	switch {
+	case took > t.target:
+		t.size = max(t.size/2, 1)
+		pause = min(took, 5*time.Second)
+	case took < t.target/2 && t.size < t.limit:
+		t.size = min(t.size*2, t.limit)
+	}
+	if t.duty > 0 && t.duty < 1 {
+		pause = max(pause, time.Duration(float64(took)*(1-t.duty)/t.duty))
+	}
+	if t.maxRate > 0 {
+		due := time.Duration(float64(runRows) / t.maxRate * float64(time.Second))
+		pause = max(pause, due-elapsed)
+	}
+	return min(pause, maxPause)
 }
 
 // backfillBatch updates keys [lo, hi) and records the progress in the same

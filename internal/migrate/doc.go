@@ -11,7 +11,10 @@
 //	                           take the runner lock (PostgreSQL advisory lock, SQLite lock
 //	                           file), check checksums, build the plan, run it step by step
 //	e.Validate(ctx, names)     validate.sql queries must return no rows (a gate)
-//	CanContract(...)           refuses a contract while a release that needs the old shape runs
+//	Gate{…}.Check(m, running)  refuses a contract while a release that needs the old shape
+//	                           runs (with the time left), or before bake_time since promotion
+//	NewWatcher(db, set, m)     serve's read-only view: Poll reads the history (metric) and
+//	                           the events logged since the last poll
 //
 // Every step (one statement) commits in its own transaction together with
 // the history row's step counter, so a failure leaves history naming
@@ -21,8 +24,11 @@
 // sessions; statements that cannot run in a transaction (CREATE INDEX
 // CONCURRENTLY, …) run alone, and an INVALID index left by a failed build
 // is dropped before the retry. A backfill runs in key-range batches, each
-// committed with its progress, throttled when a batch is slow. Before a
-// contract drops a column its values are archived (keyed by primary key)
-// so Restore can bring them back; on SQLite a copy of the database file is
-// taken too.
+// committed with its progress, and paced by a throttle (a duty cycle, a
+// shrink-and-pause on slow batches, an optional rows/s cap) so live writers
+// keep their latency. Phase changes, refused and forced contracts and lock
+// timeouts are logged in bluegreen_migration_events, which serve follows.
+// Before a contract drops a column its values are archived (keyed by
+// primary key) so Restore can bring them back; on SQLite a copy of the
+// database file is taken too.
 package migrate

@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+// DefaultBatchSize is Options.BatchSize when unset: small batches keep the
+// WAL a live writer's commit may have to flush with its own small (see the
+// throttle in backfill.go and bench/README.md).
+const DefaultBatchSize = 100
+
+// DefaultDutyCycle is Options.DutyCycle when unset: after a batch that took
+// d the backfill pauses d×(1−DutyCycle)/DutyCycle, so live writers have
+// the database (and its WAL flushes) to themselves the rest of the time.
+const DefaultDutyCycle = 0.5
+
 // Options tune an Engine. Zero values take the defaults shown.
 type Options struct {
 	LockTimeout   time.Duration // PostgreSQL lock_timeout per statement; 2s
@@ -17,8 +27,10 @@ type Options struct {
 	RetryBase     time.Duration // first backoff; 200ms (doubles, with jitter)
 	RetryMax      time.Duration // backoff cap; 10s
 	RunnerWait    time.Duration // how long a second runner waits for the lock; 1m
-	BatchSize     int           // backfill keys per batch; 5000
+	BatchSize     int           // backfill keys per batch; DefaultBatchSize
 	BatchTarget   time.Duration // a slower batch shrinks and pauses; 200ms
+	DutyCycle     float64       // share of time in backfill batches, (0, 1]; DefaultDutyCycle; 1: no pause
+	MaxRate       float64       // backfill rows per second; 0: no cap
 	ProgressEvery time.Duration // backfill progress line interval; 1s
 	Out           io.Writer     // human-readable progress; io.Discard
 	Log           *slog.Logger  // slog.New(slog.DiscardHandler)
@@ -44,7 +56,13 @@ func (o Options) withDefaults() Options {
 		o.LockRetries = 30
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 5000
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.DutyCycle <= 0 || o.DutyCycle > 1 {
+		o.DutyCycle = DefaultDutyCycle
+	}
+	if o.MaxRate < 0 {
+		o.MaxRate = 0
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -79,6 +97,7 @@ const (
 	EventLockTimeout EventKind = "lock_timeout" // a statement hit lock_timeout and will retry
 	EventBatch       EventKind = "batch"        // a backfill batch committed
 	EventForced      EventKind = "forced"       // a refused contract was forced
+	EventRefused     EventKind = "refused"      // the gate refused a contract
 )
 
 // Event is one thing that happened while migrating.
@@ -93,6 +112,9 @@ type Event struct {
 	Blockers  []Blocker
 	Batch     *BatchProgress
 	Message   string
+	// Data holds numbers worth keeping with a phase event (backfill
+	// rows, duration), logged with it in the events table.
+	Data map[string]any
 }
 
 // Engine runs the migrations of one directory on one database.
@@ -111,7 +133,9 @@ func (e *Engine) say(format string, args ...any) {
 	fmt.Fprintf(e.opts.Out, format+"\n", args...)
 }
 
-func (e *Engine) emit(ev Event) {
+// emit reports ev to the log, the metrics, the events table (for the
+// kinds worth keeping, see logged) and Options.OnEvent.
+func (e *Engine) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.opts.Now()
 	}
@@ -124,8 +148,13 @@ func (e *Engine) emit(ev Event) {
 		e.say("%s: %s", ev.Migration, ev.Message)
 	case EventForced:
 		e.opts.Log.Warn("migration gate forced", "migration", ev.Migration, "reason", ev.Message)
+	case EventRefused:
+		e.opts.Log.Info("migration gate refused", "migration", ev.Migration, "reason", ev.Message)
 	case EventStep, EventBatch:
 		e.opts.Log.Debug("migration progress", "migration", ev.Migration, "op", string(ev.Op), "kind", string(ev.Kind), "step", ev.Step)
+	}
+	if logged(ev.Kind) {
+		e.logEvent(ctx, ev)
 	}
 	if e.opts.OnEvent != nil {
 		e.opts.OnEvent(ev)
@@ -181,7 +210,7 @@ func (e *Engine) runSteps(ctx context.Context, it *Item, rec *Record) error {
 			return fmt.Errorf("%s %s: %s (%s, %q): %w; history records %d finished steps, run it again to resume",
 				it.Op, it.Migration, what, src, firstLine(s.SQL), err, rec.Step)
 		}
-		e.emit(Event{Migration: it.Migration, Op: it.Op, Kind: EventStep, Step: i + 1, Message: firstLine(s.SQL)})
+		e.emit(ctx, Event{Migration: it.Migration, Op: it.Op, Kind: EventStep, Step: i + 1, Message: firstLine(s.SQL)})
 	}
 	return nil
 }

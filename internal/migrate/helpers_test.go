@@ -137,6 +137,7 @@ func testOptions(rec *recorder, out *syncBuffer) Options {
 		RunnerWait:  500 * time.Millisecond,
 		BatchSize:   500,
 		BatchTarget: time.Minute, // no throttling unless a test wants it
+		DutyCycle:   1,
 		OnEvent:     rec.on,
 		Out:         out,
 		By:          "test@host",

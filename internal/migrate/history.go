@@ -93,10 +93,13 @@ const historyDDL = `CREATE TABLE IF NOT EXISTS ` + HistoryTable + ` (
 const historyCols = `name, phase, checksums, step, backfill_next, backfill_max, backfill_rows, archive,
 	started_at, expanded_at, contracted_at, restored_at, updated_at, applied_by, duration_ms, force_reason, version`
 
-// ensureHistory creates the history table if it is missing.
+// ensureHistory creates the history and events tables if they are missing.
 func ensureHistory(ctx context.Context, db *DB) error {
 	if _, err := db.sql.ExecContext(ctx, historyDDL); err != nil {
 		return fmt.Errorf("create %s: %w", HistoryTable, err)
+	}
+	if _, err := db.sql.ExecContext(ctx, eventsDDL(db.dialect)); err != nil {
+		return fmt.Errorf("create %s: %w", EventsTable, err)
 	}
 	return nil
 }

@@ -280,6 +280,7 @@ func TestMigrateKillChild(t *testing.T) {
 		LockTimeout: killWait, // wait on the parent's row lock until killed
 		BatchSize:   batch,
 		BatchTarget: time.Minute,
+		DutyCycle:   1,
 		Out:         os.Stdout,
 		OnEvent: func(ev Event) {
 			if ev.Kind != EventBatch {

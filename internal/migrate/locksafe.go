@@ -71,7 +71,7 @@ func (e *Engine) withLockRetry(ctx context.Context, migration string, op Op, wha
 		}
 		wait := min(e.opts.RetryBase<<min(n-1, 16), e.opts.RetryMax)
 		wait = wait/2 + rand.N(wait/2+1) // jitter: [wait/2, wait]
-		e.emit(Event{Migration: migration, Op: op, Kind: EventLockTimeout, Attempt: n, Blockers: be.blockers,
+		e.emit(ctx, Event{Migration: migration, Op: op, Kind: EventLockTimeout, Attempt: n, Blockers: be.blockers,
 			Message: fmt.Sprintf("%s: lock_timeout %s hit; blocked by %s; retry %d in %s", what, e.opts.LockTimeout, describeBlockers(be.blockers), n+1, wait.Round(time.Millisecond))})
 		if err := sleep(ctx, wait); err != nil {
 			return err

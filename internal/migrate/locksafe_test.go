@@ -192,11 +192,11 @@ func TestMigrateCanContract(t *testing.T) {
 		running []Running
 		refused string // version, "" when allowed
 	}{
-		{[]Running{{"blue", "v1", SlotWarm}, {"green", "v2", SlotLive}}, "v1"},
-		{[]Running{{"green", "v2", SlotLive}}, ""},
-		{[]Running{{"blue", "v3", SlotLive}, {"green", "v2", SlotWarm}}, ""}, // v3 requires a later migration
-		{[]Running{{"blue", "v0", SlotLive}}, "v0"},                          // not in the config: may need the old shape
-		{[]Running{{"blue", "", SlotWarm}, {"green", "v2", SlotLive}}, ""},   // empty slot
+		{[]Running{{Slot: "blue", Version: "v1", State: SlotWarm}, {Slot: "green", Version: "v2", State: SlotLive}}, "v1"},
+		{[]Running{{Slot: "green", Version: "v2", State: SlotLive}}, ""},
+		{[]Running{{Slot: "blue", Version: "v3", State: SlotLive}, {Slot: "green", Version: "v2", State: SlotWarm}}, ""}, // v3 requires a later migration
+		{[]Running{{Slot: "blue", Version: "v0", State: SlotLive}}, "v0"},                                                // not in the config: may need the old shape
+		{[]Running{{Slot: "blue", State: SlotWarm}, {Slot: "green", Version: "v2", State: SlotLive}}, ""},                // empty slot
 	}
 	for _, c := range cases {
 		err := CanContract("0007_split", c.running, rel)

@@ -168,7 +168,7 @@ func (e *Engine) Expand(ctx context.Context, name string) (err error) {
 		} else {
 			e.say("%s: resuming an interrupted expand after step %d", m.Name, rec.Step)
 		}
-		e.emit(Event{Migration: m.Name, Op: OpExpand, Kind: EventPhase, Phase: PhaseExpanding})
+		e.emit(ctx, Event{Migration: m.Name, Op: OpExpand, Kind: EventPhase, Phase: PhaseExpanding, Message: progressNote(it, m.Backfill != nil)})
 		if err := e.runSteps(ctx, it, rec); err != nil {
 			return err
 		}
@@ -182,10 +182,24 @@ func (e *Engine) Expand(ctx context.Context, name string) (err error) {
 		if err := saveRecord(ctx, e.db, e.db.sql, rec); err != nil {
 			return fmt.Errorf("expand %s: %w", m.Name, err)
 		}
-		e.emit(Event{Migration: m.Name, Op: OpExpand, Kind: EventPhase, Phase: PhaseExpanded})
-		e.say("%s: expanded (%d steps%s) in %s", m.Name, len(it.Steps), backfillNote(rec), rec.Duration.Round(1e6))
+		msg := fmt.Sprintf("expanded (%d steps%s) in %s", len(it.Steps), backfillNote(rec), rec.Duration.Round(1e6))
+		e.emit(ctx, Event{Migration: m.Name, Op: OpExpand, Kind: EventPhase, Phase: PhaseExpanded, Message: msg,
+			Data: map[string]any{"steps": len(it.Steps), "backfill_rows": rec.BackfillRows, "duration_ms": rec.Duration.Milliseconds()}})
+		e.say("%s: %s", m.Name, msg)
 	}
 	return nil
+}
+
+// progressNote says what an operation is about to run.
+func progressNote(it *Item, backfill bool) string {
+	s := fmt.Sprintf("%s: %d statements", it.Op, len(it.Steps))
+	if it.Done > 0 {
+		s += fmt.Sprintf(", resuming after %d", it.Done)
+	}
+	if backfill {
+		s += ", then the backfill"
+	}
+	return s
 }
 
 func backfillNote(r *Record) string {
@@ -218,10 +232,11 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 		if c.Gate != nil {
 			if gerr := c.Gate(ctx, m.Name); gerr != nil {
 				if c.ForceReason == "" {
+					e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventRefused, Message: gerr.Error()})
 					return gerr
 				}
 				forced = c.ForceReason
-				e.emit(Event{Migration: m.Name, Op: OpContract, Kind: EventForced, Message: fmt.Sprintf("%v; forced: %s", gerr, c.ForceReason)})
+				e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventForced, Message: fmt.Sprintf("%v; forced: %s", gerr, c.ForceReason)})
 				e.say("%s: gate overridden (%v): %s", m.Name, gerr, c.ForceReason)
 			}
 		}
@@ -237,7 +252,7 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 				return fmt.Errorf("contract %s: %w", m.Name, err)
 			}
 		}
-		e.emit(Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracting})
+		e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracting, Message: progressNote(it, false)})
 		if err := e.runSteps(ctx, it, rec); err != nil {
 			return err
 		}
@@ -246,8 +261,13 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 		if err := saveRecord(ctx, e.db, e.db.sql, rec); err != nil {
 			return fmt.Errorf("contract %s: %w", m.Name, err)
 		}
-		e.emit(Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracted})
-		e.say("%s: contracted (%d steps, %d columns archived) in %s", m.Name, len(it.Steps), len(it.Archive), rec.Duration.Round(1e6))
+		msg := fmt.Sprintf("contracted (%d steps, %d columns archived) in %s", len(it.Steps), len(it.Archive), rec.Duration.Round(1e6))
+		if forced != "" {
+			msg += "; forced: " + forced
+		}
+		e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracted, Message: msg,
+			Data: map[string]any{"steps": len(it.Steps), "archived_columns": len(it.Archive), "duration_ms": rec.Duration.Milliseconds()}})
+		e.say("%s: %s", m.Name, msg)
 	}
 	return nil
 }
@@ -276,7 +296,7 @@ func (e *Engine) Restore(ctx context.Context, name string) (err error) {
 				return fmt.Errorf("restore %s: %w", m.Name, err)
 			}
 		}
-		e.emit(Event{Migration: m.Name, Op: OpRestore, Kind: EventPhase, Phase: PhaseRestoring})
+		e.emit(ctx, Event{Migration: m.Name, Op: OpRestore, Kind: EventPhase, Phase: PhaseRestoring, Message: progressNote(it, false)})
 		if err := e.runSteps(ctx, it, rec); err != nil {
 			return err
 		}
@@ -285,8 +305,10 @@ func (e *Engine) Restore(ctx context.Context, name string) (err error) {
 		if err := saveRecord(ctx, e.db, e.db.sql, rec); err != nil {
 			return fmt.Errorf("restore %s: %w", m.Name, err)
 		}
-		e.emit(Event{Migration: m.Name, Op: OpRestore, Kind: EventPhase, Phase: PhaseRestored})
-		e.say("%s: restored (%d steps) in %s", m.Name, len(it.Steps), rec.Duration.Round(1e6))
+		msg := fmt.Sprintf("restored (%d steps) in %s", len(it.Steps), rec.Duration.Round(1e6))
+		e.emit(ctx, Event{Migration: m.Name, Op: OpRestore, Kind: EventPhase, Phase: PhaseRestored, Message: msg,
+			Data: map[string]any{"steps": len(it.Steps), "duration_ms": rec.Duration.Milliseconds()}})
+		e.say("%s: %s", m.Name, msg)
 	}
 	return nil
 }

@@ -31,7 +31,12 @@ var shared struct {
 // was started. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain that has clean-up of its
+// own: it runs the tests, stops the throwaway cluster and returns the exit
+// code for os.Exit.
+func Run(m *testing.M) int {
 	shared.mu.Lock()
 	shared.main = true
 	shared.mu.Unlock()
@@ -50,7 +55,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns a connection URL to a new, empty database for this test; the
