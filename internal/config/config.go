@@ -3,6 +3,7 @@ package config
 import (
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is one bluegreen.yaml: one app, its listeners, driver, health
@@ -108,10 +109,39 @@ type Routing struct {
 	// loses traffic may run before they are cancelled.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	Sticky       Sticky   `yaml:"sticky"`
+	// Affinity keeps a client on one slot during a weighted split:
+	// AffinityCookie (the sticky cookie), AffinityClientIP or AffinityNone.
+	Affinity Affinity `yaml:"affinity"`
 	// MCPSessions pins Mcp-Session-Id to the slot that issued it.
-	MCPSessions   bool          `yaml:"mcp_sessions"`
+	MCPSessions bool `yaml:"mcp_sessions"`
+	// SessionDrain is how long a slot that lost its traffic waits for its
+	// pinned MCP sessions to end before it may scale down; 0 means
+	// DrainTimeout (SessionDrainTimeout).
+	SessionDrain Duration `yaml:"session_drain"`
+	// MCPMetrics counts MCP calls per method, tool and outcome
+	// (bluegreen_mcp_requests_total).
+	MCPMetrics    bool          `yaml:"mcp_metrics"`
 	PreviewHeader PreviewHeader `yaml:"preview_header"`
 }
+
+// SessionDrainTimeout is routing.session_drain, or routing.drain_timeout
+// when it is 0.
+func (r Routing) SessionDrainTimeout() time.Duration {
+	if r.SessionDrain > 0 {
+		return r.SessionDrain.D()
+	}
+	return r.DrainTimeout.D()
+}
+
+// Affinity is the value of routing.affinity.
+type Affinity string
+
+// Affinities.
+const (
+	AffinityCookie   Affinity = "cookie"
+	AffinityClientIP Affinity = "client_ip"
+	AffinityNone     Affinity = "none"
+)
 
 // Sticky pins a client to a slot with a cookie. An empty Cookie turns
 // stickiness off.
@@ -143,6 +173,9 @@ type Analysis struct {
 	// Providers are external systems asked about each window besides the
 	// router's own measurements (see Provider).
 	Providers []Provider `yaml:"providers"`
+	// Synthetic, if set, sends requests to both slots while analysis runs,
+	// so that apps with little traffic still get samples (see Synthetic).
+	Synthetic *Synthetic `yaml:"synthetic"`
 }
 
 // OnInconclusive says what happens when analysis has no verdict for too

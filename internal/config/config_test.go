@@ -63,6 +63,8 @@ func TestDefaults(t *testing.T) {
 		{"routing.sticky.cookie", c.Routing.Sticky.Cookie, "bg_slot"},
 		{"routing.sticky.ttl", c.Routing.Sticky.TTL.D(), time.Hour},
 		{"routing.mcp_sessions", c.Routing.MCPSessions, true},
+		{"routing.session_drain", c.Routing.SessionDrainTimeout(), 30 * time.Second},
+		{"routing.mcp_metrics", c.Routing.MCPMetrics, true},
 		{"routing.preview_header.name", c.Routing.PreviewHeader.Name, "X-Canary-Version"},
 		{"routing.preview_header.value_file", c.Routing.PreviewHeader.ValueFile, ".bluegreen/preview.secret"},
 		{"strategy", c.Strategy.String(), "linear 10% every 3m"},

@@ -33,7 +33,9 @@ func Default() *Config {
 		Routing: Routing{
 			DrainTimeout:  Duration(30 * time.Second),
 			Sticky:        Sticky{Cookie: "bg_slot", TTL: Duration(time.Hour)},
+			Affinity:      AffinityCookie,
 			MCPSessions:   true,
+			MCPMetrics:    true,
 			PreviewHeader: PreviewHeader{Name: "X-Canary-Version", ValueFile: ".bluegreen/preview.secret"},
 		},
 		Strategy:       Strategy{Kind: StrategyLinear, Percent: 10, Interval: 3 * time.Minute},

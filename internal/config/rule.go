@@ -19,6 +19,11 @@ type Rule struct {
 	// Compare, on a latency rule, adds a statistical comparison of the
 	// new slot's whole latency distribution with the live slot's.
 	Compare Compare `yaml:"compare"`
+	// PathPrefix, MCPMethod and MCPTool, when set, make the rule measure
+	// only the requests they select (see Filter).
+	PathPrefix string `yaml:"path_prefix"`
+	MCPMethod  string `yaml:"mcp_method"`
+	MCPTool    string `yaml:"mcp_tool"`
 }
 
 // Compare names how a latency rule compares the slots beyond its bounds.

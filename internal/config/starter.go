@@ -54,7 +54,10 @@ health:
 routing:
   drain_timeout: 30s               # in-flight requests and streams on a slot that loses traffic
   sticky: { cookie: bg_slot, ttl: 1h }   # keep a client on one slot during a shift; cookie "" turns it off
+  affinity: cookie                 # cookie (the sticky cookie) | client_ip (hash of the client address) | none
   mcp_sessions: true               # pin Mcp-Session-Id to the slot that issued it
+  session_drain: 0s                # how long the old slot's MCP sessions may hold up its scale-down; 0s: drain_timeout
+  mcp_metrics: true                # count MCP calls per method, tool and outcome (reads JSON POST bodies up to 64 KiB)
   preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }  # header + secret reach the idle slot
 
 strategy: linear 10% every 3m      # all-at-once | linear N% every D | canary N% for D
@@ -82,6 +85,8 @@ analysis:
     - { metric: error_rate, max: 1%, max_ratio_to_live: 2 }
     - { metric: latency_p99, max_ratio_to_live: 1.5 }
     # - { metric: latency_p50, compare: statistical }   # Mann-Whitney U: new slower than live?
+    # - { metric: error_rate, max: 2%, mcp_method: tools/call, mcp_tool: search }   # only the requests selected
+    # - { metric: latency_p99, max: 500ms, path_prefix: /api/ }
   on_inconclusive: pause           # pause | extend | fail
   failure_limit: 0                 # failed windows tolerated; more rolls back
   consecutive_failures: 0          # if above 0: this many failed windows in a row roll back
@@ -90,6 +95,12 @@ analysis:
   #     prometheus: { url: http://127.0.0.1:9090, query: 'sum(rate(bluegreen_requests_total{slot="{{slot}}",code=~"5.."}[{{window}}]))', max: 0.5 }
   #   - name: business
   #     webhook: { url: http://127.0.0.1:8099/verdict }   # answers {"result":"pass|fail|inconclusive","reason":"…"}
+  # synthetic:                     # requests to both slots while analysing, for apps with little traffic
+  #   rate: 5                      # per second to each slot
+  #   timeout: 5s
+  #   requests:
+  #     - { method: GET, path: /health }
+  #     - mcp: { path: /mcp, tool: search, arguments: { q: test } }
 
 migrations:
   dir: migrations                  # NNNN_name/expand.sql, contract.sql, ...

@@ -184,6 +184,12 @@ func (v *validator) health() {
 func (v *validator) routing() {
 	r := v.c.Routing
 	v.positive("routing.drain_timeout", r.DrainTimeout)
+	v.notNegative("routing.session_drain", r.SessionDrain)
+	switch r.Affinity {
+	case AffinityCookie, AffinityClientIP, AffinityNone:
+	default:
+		v.at("routing.affinity", "unknown value %q: want cookie (the sticky cookie), client_ip or none", r.Affinity)
+	}
 	if r.Sticky.Cookie != "" {
 		if !isToken(r.Sticky.Cookie) {
 			v.at("routing.sticky.cookie", "invalid cookie name %q: use letters, digits, '-' and '_'", r.Sticky.Cookie)
@@ -400,7 +406,9 @@ func (v *validator) analysis() {
 	default:
 		v.at("analysis.on_inconclusive", "unknown value %q: want pause, extend or fail", a.OnInconclusive)
 	}
+	v.ruleFilters()
 	v.providers()
+	v.synthetic()
 }
 
 func (v *validator) migrations() {

@@ -52,6 +52,10 @@ type epoch struct {
 type epochReq struct {
 	prev, next *epochReq
 	cancel     context.CancelCauseFunc
+	// ender, once the response turned out to be a stream (SSE,
+	// WebSocket), ends it cleanly in place of cancel. Written under the
+	// epoch's mu before the epoch is cancelled, read after.
+	ender streamEnder
 }
 
 func newEpoch() *epoch { return &epoch{} }
@@ -96,8 +100,22 @@ func (e *epoch) unregister(req *epochReq) {
 	e.inflight.Add(-1)
 }
 
+// setEnder makes the cancellation of req end its stream with se instead of
+// cancelling its context. It reports false, and does nothing, when the
+// epoch was already cancelled.
+func (e *epoch) setEnder(req *epochReq, se streamEnder) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cause != nil {
+		return false
+	}
+	req.ender = se
+	return true
+}
+
 // cancel cancels every request of the epoch, and every request that
-// registers later, with cause. Only the first call has an effect.
+// registers later, with cause; a stream is ended by its ender. Only the
+// first call has an effect.
 func (e *epoch) cancel(cause error) {
 	e.mu.Lock()
 	if e.cause != nil {
@@ -112,6 +130,10 @@ func (e *epoch) cancel(cause error) {
 	// once cause is set. Cancelling a request that has just finished is
 	// harmless.
 	for req := head; req != nil; req = req.next {
+		if req.ender != nil {
+			req.ender.endStream(cause)
+			continue
+		}
 		req.cancel(cause)
 	}
 }

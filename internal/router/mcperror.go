@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"mime"
@@ -15,16 +16,18 @@ const mcpInspectLimit = 64 << 10
 // inspectMCP wraps the body of a response that may carry an MCP (JSON-RPC
 // 2.0) answer — a POST answered with JSON or server-sent events — so that
 // an error inside an HTTP 2xx (a JSON-RPC "error", or a tool result with
-// "isError": true) counts as an error on the slot's meter. The body is
-// streamed as before: the inspector copies at most mcpInspectLimit bytes
-// aside and never delays a read.
-func inspectMCP(resp *http.Response, m *meter) {
-	if resp.Request == nil || resp.Request.Method != http.MethodPost || resp.StatusCode >= 300 || resp.Body == nil {
-		return
+// "isError": true) counts as an error on the request's meters m, and so
+// that report (when not nil) gets the outcome of the call once the body
+// ends or is closed. The body is streamed as before: the inspector copies
+// at most mcpInspectLimit bytes aside and never delays a read. It reports
+// whether it wrapped the body.
+func inspectMCP(resp *http.Response, m meterSet, report func(mcpOutcome)) bool {
+	if (m.empty() && report == nil) || resp.Request == nil || resp.Request.Method != http.MethodPost || resp.StatusCode >= 300 || resp.Body == nil {
+		return false
 	}
 	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil {
-		return
+		return false
 	}
 	var sse bool
 	switch mt {
@@ -32,36 +35,69 @@ func inspectMCP(resp *http.Response, m *meter) {
 	case "text/event-stream":
 		sse = true
 	default:
-		return
+		return false
 	}
-	resp.Body = &mcpInspector{ReadCloser: resp.Body, sse: sse, meter: m}
+	resp.Body = &mcpInspector{ReadCloser: resp.Body, sse: sse, meter: m, report: report, length: resp.ContentLength}
+	return true
 }
 
 // mcpInspector looks at a response body as it streams by.
 type mcpInspector struct {
 	io.ReadCloser
 	sse     bool
-	meter   *meter
-	buf     []byte // JSON: the body so far; SSE: the current line
-	data    []byte // SSE: the data of the current event
-	seen    int    // bytes inspected
-	done    bool   // decided (error counted, or gave up)
+	length  int64 // JSON: the Content-Length, -1 when unknown
+	meter   meterSet
+	report  func(mcpOutcome) // nil: no outcome wanted
+	buf     []byte           // JSON: the body so far; SSE: the current line
+	data    []byte           // SSE: the data of the current event
+	seen    int              // bytes inspected
+	done    bool             // decided (error counted, or gave up)
 	counted bool
+	// outcome is the first error found (ok while none); reported once.
+	outcome  mcpOutcome
+	reported bool
 }
 
 func (i *mcpInspector) Read(p []byte) (int, error) {
 	n, err := i.ReadCloser.Read(p)
 	if !i.done && n > 0 {
 		i.inspect(p[:n])
+		if !i.sse && int64(i.seen) == i.length {
+			// The whole answer is here: judge it before the client sees
+			// its last bytes, so the outcome is counted by then.
+			i.finish()
+			i.reportOnce()
+		}
 	}
-	if err == io.EOF && !i.done {
-		i.finish()
+	if err == io.EOF {
+		if !i.done {
+			i.finish()
+		}
+		i.reportOnce()
 	}
 	return n, err
 }
 
+// Close reports the outcome found so far when the body was not read to
+// its end (the client went away).
+func (i *mcpInspector) Close() error {
+	i.reportOnce()
+	return i.ReadCloser.Close()
+}
+
+func (i *mcpInspector) reportOnce() {
+	if i.report == nil || i.reported {
+		return
+	}
+	i.reported = true
+	i.report(cmp.Or(i.outcome, mcpOK))
+}
+
 // inspect takes the next bytes of the body.
 func (i *mcpInspector) inspect(b []byte) {
+	if i.done {
+		return
+	}
 	if i.seen+len(b) > mcpInspectLimit {
 		i.done = true // too large to judge: not counted
 		return
@@ -99,10 +135,19 @@ func (i *mcpInspector) line(l []byte) {
 	}
 }
 
-// event judges one event's data.
+// event judges one event's data. The answer to the POST (a JSON-RPC
+// response, not a notification or a request of the server's) decides: it
+// is counted before the client gets it.
 func (i *mcpInspector) event() {
-	if len(i.data) > 0 && isMCPError(i.data) {
-		i.count()
+	if len(i.data) > 0 {
+		o, answer := mcpAnswerOf(i.data)
+		if o != "" {
+			i.count(o)
+		}
+		if answer {
+			i.done = true
+			i.reportOnce()
+		}
 	}
 	i.data = i.data[:0]
 }
@@ -114,18 +159,19 @@ func (i *mcpInspector) finish() {
 			i.line(i.buf)
 		}
 		i.event()
-	} else if isMCPError(i.buf) {
-		i.count()
+	} else if o := mcpErrorOf(i.buf); o != "" {
+		i.count(o)
 	}
 	i.done, i.buf, i.data = true, nil, nil
 }
 
-// count records one error for the request (once, however many events).
-func (i *mcpInspector) count() {
+// count records one error of kind o for the request (once, however many
+// events).
+func (i *mcpInspector) count(o mcpOutcome) {
 	if !i.counted {
 		i.counted = true
-		i.meter.errors.Add(1)
-		i.meter.mcpErrors.Add(1)
+		i.outcome = o
+		i.meter.mcpError()
 	}
 	i.done = true
 }
@@ -140,33 +186,56 @@ type jsonrpcMessage struct {
 	} `json:"result"`
 }
 
-func (m jsonrpcMessage) failed() bool {
-	if m.JSONRPC != "2.0" {
-		return false
+// failure returns the error the message carries: mcpJSONRPCError,
+// mcpToolError, or "" for none.
+func (m jsonrpcMessage) failure() mcpOutcome {
+	switch {
+	case m.JSONRPC != "2.0":
+		return ""
+	case len(m.Error) > 0 && !bytes.Equal(m.Error, []byte("null")):
+		return mcpJSONRPCError
+	case m.Result != nil && m.Result.IsError:
+		return mcpToolError
 	}
-	hasErr := len(m.Error) > 0 && !bytes.Equal(m.Error, []byte("null"))
-	return hasErr || (m.Result != nil && m.Result.IsError)
+	return ""
 }
 
-// isMCPError reports whether b is a JSON-RPC 2.0 message (or batch) with
-// an error or a tool result with isError: true.
-func isMCPError(b []byte) bool {
+// answer reports whether the message is a JSON-RPC response (a result or
+// an error).
+func (m jsonrpcMessage) answer() bool {
+	return m.JSONRPC == "2.0" && (m.Result != nil || (len(m.Error) > 0 && !bytes.Equal(m.Error, []byte("null"))))
+}
+
+// mcpErrorOf returns the first error a JSON-RPC 2.0 message (or batch) b
+// carries: mcpJSONRPCError, mcpToolError, or "" for none.
+func mcpErrorOf(b []byte) mcpOutcome {
+	o, _ := mcpAnswerOf(b)
+	return o
+}
+
+// mcpAnswerOf returns the first error a JSON-RPC 2.0 message (or batch) b
+// carries ("" for none), and whether b holds a response.
+func mcpAnswerOf(b []byte) (o mcpOutcome, answer bool) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
-		return false
+		return "", false
 	}
 	if b[0] == '[' {
 		var batch []jsonrpcMessage
 		if json.Unmarshal(b, &batch) != nil {
-			return false
+			return "", false
 		}
 		for _, m := range batch {
-			if m.failed() {
-				return true
+			answer = answer || m.answer()
+			if o == "" {
+				o = m.failure()
 			}
 		}
-		return false
+		return o, answer
 	}
 	var m jsonrpcMessage
-	return json.Unmarshal(b, &m) == nil && m.failed()
+	if json.Unmarshal(b, &m) != nil {
+		return "", false
+	}
+	return m.failure(), m.answer()
 }

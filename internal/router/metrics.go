@@ -40,6 +40,7 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 		}, []string{"slot", "backend"}),
 	}
 	collectors := []prometheus.Collector{m.requests, m.duration, m.weight, m.backendUp}
+	collectors = append(collectors, streamCollectors(r)...)
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -64,6 +65,20 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 				ConstLabels: prometheus.Labels{"slot": string(slot)},
 			}, func() float64 { return float64(t.counts()[i]) }))
 		}
+		if q := t.wb; q != nil {
+			collectors = append(collectors,
+				prometheus.NewCounterFunc(prometheus.CounterOpts{
+					Name: "bluegreen_mcp_session_writes_dropped_total",
+					Help: "MCP session pin changes not written to the store because its queue was full (a pin not saved is lost if serve restarts).",
+				}, func() float64 { return float64(q.dropped.Load()) }),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{
+					Name: "bluegreen_mcp_session_write_errors_total",
+					Help: "Failed writes of MCP session pins to the store; they are retried.",
+				}, func() float64 { return float64(q.failed.Load()) }))
+		}
+	}
+	if mm := r.mcpMetrics; mm != nil {
+		collectors = append(collectors, mm.requests)
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

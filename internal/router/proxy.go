@@ -42,15 +42,15 @@ func (r *Router) serveProduction(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if r.sessions != nil {
-		if i, b := r.pinned(req, -1); b != nil {
+		if i, b, ok := r.pinned(req, -1); ok {
 			s := &r.slots[i]
-			r.serve(w, req, s, s.drain.production.Load(), false, b)
+			r.serve(w, req, s, s.drain.production.Load(), false, b, kindUser)
 			return
 		}
 	}
 	i, pin := r.pickProduction(t, req)
 	s := &r.slots[i]
-	r.serve(w, req, s, s.drain.production.Load(), pin, nil)
+	r.serve(w, req, s, s.drain.production.Load(), pin, nil, kindUser)
 }
 
 // pickProduction returns the slot index for a production request, and
@@ -59,6 +59,9 @@ func (r *Router) serveProduction(w http.ResponseWriter, req *http.Request) {
 func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool) {
 	if t.only >= 0 {
 		return t.only, false
+	}
+	if r.clientIP {
+		return pickByClientIP(t, req.RemoteAddr), false
 	}
 	if r.sticky != nil {
 		if v, ok := r.sticky.lookup(req.Header); ok {
@@ -81,14 +84,15 @@ func (r *Router) servePreview(w http.ResponseWriter, req *http.Request) {
 }
 
 // serveIdle serves a preview request on the idle slot (index idle), on the
-// instance holding its MCP session when it has one there.
+// instance holding its MCP session when it has one there. Preview requests
+// verify a release: they are not measured for analysis.
 func (r *Router) serveIdle(w http.ResponseWriter, req *http.Request, idle int) {
 	s := &r.slots[idle]
 	var b *backend
 	if r.sessions != nil {
-		_, b = r.pinned(req, idle)
+		_, b, _ = r.pinned(req, idle)
 	}
-	r.serve(w, req, s, s.drain.preview.Load(), false, b)
+	r.serve(w, req, s, s.drain.preview.Load(), false, b, kindPreview)
 }
 
 // requestInfo is the outbound request's context: it carries when the
@@ -102,6 +106,19 @@ type requestInfo struct {
 	// backend is the instance holding the request's MCP session, nil for
 	// a request that is not pinned.
 	backend *backend
+	// kind is who sent the request; match its filter bits (see meterSet).
+	kind  kind
+	match uint64
+	// call is the MCP call the request makes, when the router reads it
+	// (filters or MCP metrics; see readMCPRequest).
+	call mcpRequest
+	// ep and reg are where the request is registered for cancellation,
+	// cancel cancels its context (stream.go); ws is set for a WebSocket
+	// upgrade.
+	ep     *epoch
+	reg    *epochReq
+	cancel context.CancelCauseFunc
+	ws     *wsConn
 }
 
 // infoKey is the context key of *requestInfo.
@@ -121,24 +138,36 @@ func infoOf(ctx context.Context) *requestInfo {
 	return ri
 }
 
-// measure counts an answer with status code on slot s's meter.
+// measure counts an answer with status code on slot s's meters for the
+// request (none for a preview request).
 func measure(ctx context.Context, s *slotState, code int) {
 	var d time.Duration
-	if ri := infoOf(ctx); ri != nil {
+	ri := infoOf(ctx)
+	if ri != nil {
 		d = time.Since(ri.start)
 	}
-	s.meter.record(code, d)
+	s.metersFor(ri).record(code, d)
 }
 
-// serve proxies req to slot s, registered on epoch ep so that a drain or
-// CancelAll can cancel it; to instance b when it is not nil (a pinned MCP
-// session), else to an instance the slot's transport picks.
-func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool, b *backend) {
+// serve proxies req, sent by k, to slot s, registered on epoch ep so that
+// a drain or CancelAll can cancel it; to instance b when it is not nil (a
+// pinned MCP session), else to an instance the slot's transport picks.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool, b *backend, k kind) {
 	s.inflight.Add(1)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	reg := ep.register(cancel)
-	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, backend: b}
+	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, backend: b, kind: k, ep: ep, reg: reg, cancel: cancel}
+	if isWebSocketUpgrade(req) {
+		w = r.newWebSocket(w, s, ri)
+	}
 	start := ri.start
+	out := req.WithContext(ri)
+	if r.readsMCP(k) {
+		ri.call, out.Body = readMCPRequest(req)
+	}
+	if k != kindPreview && len(r.filters) > 0 {
+		ri.match = r.matchFilters(req.URL.Path, ri.call)
+	}
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
@@ -148,10 +177,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 		s.inflight.Add(-1)
 	}()
 	if b != nil {
-		s.pinnedProxy.ServeHTTP(w, req.WithContext(ri))
+		s.pinnedProxy.ServeHTTP(w, out)
 		return
 	}
-	s.proxy.ServeHTTP(w, req.WithContext(ri))
+	s.proxy.ServeHTTP(w, out)
 }
 
 // rewrite prepares the outbound request; the slot's transport fills in the
@@ -168,6 +197,7 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	if r.sticky != nil {
 		r.sticky.strip(pr.Out.Header)
 	}
+	markSynthetic(pr)
 }
 
 // modifyResponse names the slot in the response, pins the client when a
@@ -187,8 +217,12 @@ func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
 				// Before inspectMCP, which may wrap the body.
 				r.trackSession(s, resp)
 			}
-			if r.mcpErrors {
-				inspectMCP(resp, &s.meter)
+			if r.mcpErrors || r.mcpMetrics != nil {
+				r.observeMCP(s, resp, infoOf(ctx))
+			}
+			r.trackStream(s, resp)
+			if synthetic(ctx) {
+				return nil // not in the user request metrics
 			}
 		}
 		s.metrics.code(resp.StatusCode).Inc()
@@ -221,6 +255,7 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 		default:
 			r.log.Warn("proxy request failed", keySlot, s.slot, keyError, err)
 		}
+		r.countMCPFailure(s, infoOf(req.Context()))
 		h := w.Header()
 		h[HeaderSlot] = s.slotHeader
 		h.Set(HeaderError, kind)
@@ -230,7 +265,9 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 		if _, werr := io.WriteString(w, msg+"\n"); werr != nil {
 			r.log.Debug("write error response", keySlot, s.slot, keyError, werr)
 		}
-		s.metrics.code(code).Inc()
+		if !synthetic(req.Context()) {
+			s.metrics.code(code).Inc()
+		}
 		measure(req.Context(), s, code)
 	}
 }

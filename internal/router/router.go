@@ -70,6 +70,32 @@ type Options struct {
 	// MCPSessionMax bounds the pin table; the least recently used pin is
 	// evicted beyond it. Zero means DefaultMCPSessionMax.
 	MCPSessionMax int
+	// SessionDrain is how long a slot that lost all production traffic
+	// keeps its pinned MCP sessions before it counts as drained (may
+	// scale down: SessionsDrained) even if some are left; zero means
+	// DrainTimeout. The sessions keep going to the slot while it runs.
+	SessionDrain time.Duration
+	// SessionStore, with MCPSessions, keeps the session table across
+	// restarts: Run writes its changes behind the request path (batched,
+	// bounded) and RestoreSessions loads it back. Nil keeps it in memory.
+	SessionStore SessionStore
+	// MCPMetrics counts MCP calls in bluegreen_mcp_requests_total
+	// {slot,method,tool,outcome}; it reads the call from the Mcp-Method
+	// and Mcp-Name headers or the first 64 KiB of a JSON POST body
+	// (readMCPRequest).
+	MCPMetrics bool
+	// MCPToolLabels bounds the distinct tool names of that metric; others
+	// count as "other". Zero means DefaultMCPToolLabels.
+	MCPToolLabels int
+	// Filters are the request filters measured on their own besides all
+	// requests (MeasureOf), for analysis rules that judge some requests
+	// only; at most MaxFilters. A filter on the MCP method or tool makes
+	// the router read the call of JSON POSTs ahead (readMCPRequest).
+	Filters []Filter
+	// Affinity keeps a client on one slot during a weighted split: with
+	// the sticky cookie (AffinityCookie, the default), by client IP
+	// (AffinityClientIP; Sticky must be nil), or not at all (AffinityNone).
+	Affinity Affinity
 }
 
 // Router routes requests to the instances of the blue and green slots. It
@@ -82,9 +108,22 @@ type Router struct {
 	preview      previewRoute
 	sticky       *sticky
 	mcpErrors    bool
-	// sessions is nil unless Options.MCPSessions.
-	sessions *sessionTable
-	metrics  *metrics
+	// filters are Options.Filters; filterMCP is set when one needs the
+	// MCP call of a request.
+	filters   []Filter
+	filterMCP bool
+	// clientIP picks the slot of a weighted split by client IP.
+	clientIP bool
+	// streamGrace bounds the clean end of a stream (stream.go).
+	streamGrace time.Duration
+	// sessions is nil unless Options.MCPSessions; sessionStore is
+	// Options.SessionStore when sessions is not nil.
+	sessions            *sessionTable
+	sessionStore        SessionStore
+	sessionDrainTimeout time.Duration
+	metrics             *metrics
+	// mcpMetrics is nil unless Options.MCPMetrics.
+	mcpMetrics *mcpMetrics
 
 	table atomic.Pointer[compiledTable]
 	slots [numSlots]slotState
@@ -118,7 +157,11 @@ type slotState struct {
 	retries     atomic.Int64
 	drain       drainState
 	metrics     slotMetrics
-	meter       meter
+	// meters count the slot's answers for analysis, per kind of traffic:
+	// [0] all requests, [i+1] those Options.Filters[i] selects.
+	meters [numTraffic][]meter
+	// streams counts open SSE and WebSocket streams (stream.go).
+	streams slotStreams
 	// slotHeader is the X-Bluegreen-Slot value, shared by all responses
 	// (len == cap so an append never writes into it).
 	slotHeader []string
@@ -129,15 +172,21 @@ func New(opts Options) (*Router, error) {
 	if opts.DrainTimeout < 0 {
 		return nil, fmt.Errorf("new router: drain timeout %s is negative", opts.DrainTimeout)
 	}
-	if opts.MCPSessionTTL < 0 || opts.MCPSessionMax < 0 {
-		return nil, fmt.Errorf("new router: mcp session ttl %s and max %d must not be negative",
-			opts.MCPSessionTTL, opts.MCPSessionMax)
+	if opts.MCPSessionTTL < 0 || opts.MCPSessionMax < 0 || opts.SessionDrain < 0 || opts.MCPToolLabels < 0 {
+		return nil, fmt.Errorf("new router: mcp session ttl %s, max %d, session drain %s and tool labels %d must not be negative",
+			opts.MCPSessionTTL, opts.MCPSessionMax, opts.SessionDrain, opts.MCPToolLabels)
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
+	if opts.SessionDrain == 0 {
+		opts.SessionDrain = opts.DrainTimeout
+	}
 	hopts := opts.Health.WithDefaults()
 	if err := hopts.Validate(); err != nil {
+		return nil, fmt.Errorf("new router: %w", err)
+	}
+	if err := checkFilters(opts.Filters); err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
 	pr, err := newPreviewRoute(opts.PreviewHeader, opts.PreviewSecret)
@@ -146,6 +195,9 @@ func New(opts Options) (*Router, error) {
 	}
 	st, err := newSticky(opts.Sticky)
 	if err != nil {
+		return nil, fmt.Errorf("new router: %w", err)
+	}
+	if err := opts.Affinity.check(opts.Sticky); err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
 	logger := opts.Logger
@@ -169,11 +221,23 @@ func New(opts Options) (*Router, error) {
 		preview:         pr,
 		sticky:          st,
 		mcpErrors:       opts.MCPErrors,
+		filters:         slices.Clone(opts.Filters),
+		filterMCP:       slices.ContainsFunc(opts.Filters, Filter.needsMCP),
+		clientIP:        opts.Affinity == AffinityClientIP,
+		streamGrace:     DefaultStreamGrace,
 		backendsChanged: make(chan struct{}, 1),
 		afterFunc:       func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
 	}
 	if opts.MCPSessions {
 		r.sessions = newSessionTable(opts.MCPSessionTTL, opts.MCPSessionMax, time.Now)
+		r.sessionDrainTimeout = opts.SessionDrain
+		if opts.SessionStore != nil {
+			r.sessionStore = opts.SessionStore
+			r.sessions.wb = newPinQueue(r.sessions.ttl, r.sessions.max)
+		}
+	}
+	if opts.MCPMetrics {
+		r.mcpMetrics = newMCPMetrics(opts.MCPToolLabels)
 	}
 	m, err := newMetrics(reg, r)
 	if err != nil {
@@ -190,6 +254,9 @@ func New(opts Options) (*Router, error) {
 		s.pool.init(slot)
 		s.drain.init()
 		s.metrics = m.forSlot(slot)
+		for t := range s.meters {
+			s.meters[t] = make([]meter, 1+len(r.filters))
+		}
 		st := &slotTransport{r: r, s: s, base: base}
 		s.proxy = &httputil.ReverseProxy{
 			Rewrite:   r.rewrite,
@@ -248,6 +315,9 @@ func (r *Router) SetTable(t Table) error {
 	defer r.mu.Unlock()
 	prev := r.table.Swap(next)
 	r.metrics.setWeights(next)
+	if r.sessions != nil {
+		r.sessions.trafficChanged(prev.weights, next.weights)
+	}
 	for i := range numSlots {
 		s := &r.slots[i]
 		switch {
@@ -287,6 +357,9 @@ func (r *Router) SetBackends(slot Slot, addrs []string, healthy bool) {
 		r.log.Info("backends changed", keySlot, slot,
 			"backends", s.pool.addrs(), "added", added, "removed", removed)
 	}
+	if removed > 0 && r.sessions != nil {
+		r.dropGonePins(s)
+	}
 }
 
 // SlotReady returns how many instances of slot are healthy, of how many.
@@ -299,8 +372,9 @@ func (r *Router) SlotReady(slot Slot) (healthy, total int) {
 }
 
 // Run runs active health checks for every instance until ctx ends, starting
-// and stopping checks as SetBackends changes the pools. It returns nil when
-// ctx ends.
+// and stopping checks as SetBackends changes the pools, and, with
+// Options.SessionStore, writes the MCP session table's changes to the
+// store (a last time after ctx ends). It returns nil when ctx ends.
 func (r *Router) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("run router: already running")
@@ -315,6 +389,10 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	if r.sessionStore != nil {
+		// Ends with ctx, after a last flush.
+		wg.Go(func() { r.persistSessions(ctx, r.sessionStore) })
+	}
 	for {
 		current := make(map[*backend]bool)
 		for i := range numSlots {
@@ -390,15 +468,50 @@ func (r *Router) observe(b *backend, source observationSource, ok bool, err erro
 	}
 }
 
-// CancelAll cancels every in-flight request and stream on both slots, for
-// production and preview, with cause (logged). Used at shutdown once the
-// servers stopped accepting and the grace period is over.
+// CancelAll cancels every in-flight request on both slots, for production
+// and preview, with cause (logged), and ends every stream cleanly; it
+// returns once they are all over, or after the stream grace period. Used
+// at shutdown once the servers stopped accepting and the grace period is
+// over.
 func (r *Router) CancelAll(cause error) {
 	if cause == nil {
 		cause = errors.New("router shutdown")
 	}
 	for i := range numSlots {
 		r.cancelAll(&r.slots[i], cause)
+	}
+	// Streams end cleanly (an SSE retry hint, a WebSocket close
+	// handshake) within the stream grace; wait for them so the caller can
+	// close the servers without cutting them.
+	r.awaitIdle(r.streamGrace + time.Second)
+}
+
+// EndSlot ends everything still in flight on one slot, production and
+// preview: requests are cancelled with cause and streams end cleanly (an SSE
+// retry hint, a WebSocket close 1001), as at a drain deadline. It returns
+// once the slot is idle, or after the stream grace period. The process
+// driver calls it (through the server) just before it stops a slot's
+// release, so its streams end cleanly instead of being cut by the exit.
+func (r *Router) EndSlot(slot Slot, cause error) {
+	s := r.slotState(slot)
+	if s == nil {
+		return
+	}
+	if cause == nil {
+		cause = fmt.Errorf("slot %s is stopping", slot)
+	}
+	r.cancelAll(s, cause)
+	idle := func() bool { return s.inflight.Load() == 0 }
+	deadline := time.NewTimer(r.streamGrace + time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !idle() {
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
 	}
 }
 

@@ -22,11 +22,16 @@ const (
 // sessionPin is where one MCP session lives: the slot and the instance that
 // issued its id.
 type sessionPin struct {
-	id       string
-	slot     int // slot index
+	id   string
+	slot int // slot index
+	// b is the instance holding the session; nil pins the session to any
+	// instance of the slot (a pin restored from the store whose instance
+	// is not in the pool any more).
 	b        *backend
 	lastUsed time.Time
-	elem     *list.Element
+	// saved is the lastUsed last handed to the write-behind.
+	saved time.Time
+	elem  *list.Element
 }
 
 // sessionTable maps MCP session ids to the instance that holds the session.
@@ -41,6 +46,13 @@ type sessionTable struct {
 	mu   sync.Mutex
 	pins map[string]*sessionPin
 	lru  list.List // of *sessionPin, most recently used first
+	// wb queues changes for the store (sessionstore.go); nil when the
+	// table is not persisted. Guarded by mu.
+	wb *pinQueue
+	// drainSince is, per slot index, when the slot lost its production
+	// traffic (zero: it has traffic, or never lost any while this router
+	// ran). Guarded by mu. See sessiondrain.go.
+	drainSince [numSlots]time.Time
 
 	// perSlot counts pins per slot index, read lock-free by metrics.
 	perSlot [numSlots]atomic.Int64
@@ -66,8 +78,9 @@ func sessionID(h http.Header) (string, bool) {
 	return v[0], true
 }
 
-// lookup returns the slot index and instance pinned for id, refreshing the
-// pin's idle timer, or ok false when id is unknown or expired.
+// lookup returns the slot index and instance pinned for id (nil: any
+// instance of the slot), refreshing the pin's idle timer, or ok false when
+// id is unknown or expired.
 func (t *sessionTable) lookup(id string) (slot int, b *backend, ok bool) {
 	now := t.now()
 	t.mu.Lock()
@@ -82,6 +95,9 @@ func (t *sessionTable) lookup(id string) (slot int, b *backend, ok bool) {
 	}
 	p.lastUsed = now
 	t.lru.MoveToFront(p.elem)
+	if t.wb != nil && now.Sub(p.saved) >= t.wb.refresh {
+		t.saveLocked(p)
+	}
 	return p.slot, p.b, true
 }
 
@@ -92,23 +108,37 @@ func (t *sessionTable) pin(id string, slot int, b *backend) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p, found := t.pins[id]; found {
+		moved := p.slot != slot || p.b != b
 		if p.slot != slot {
 			t.perSlot[p.slot].Add(-1)
 			t.perSlot[slot].Add(1)
 		}
 		p.slot, p.b, p.lastUsed = slot, b, now
 		t.lru.MoveToFront(p.elem)
+		if t.wb != nil && (moved || now.Sub(p.saved) >= t.wb.refresh) {
+			t.saveLocked(p)
+		}
 		return
 	}
-	t.pruneLocked(now)
+	p := t.insertLocked(id, slot, b, now)
+	if t.wb != nil {
+		t.saveLocked(p)
+	}
+}
+
+// insertLocked adds a new pin, evicting the least recently used pins
+// beyond the bound.
+func (t *sessionTable) insertLocked(id string, slot int, b *backend, lastUsed time.Time) *sessionPin {
+	t.pruneLocked(t.now())
 	for len(t.pins) >= t.max {
 		t.removeLocked(t.lru.Back().Value.(*sessionPin))
 		t.evicted.Add(1)
 	}
-	p := &sessionPin{id: id, slot: slot, b: b, lastUsed: now}
+	p := &sessionPin{id: id, slot: slot, b: b, lastUsed: lastUsed, saved: lastUsed}
 	p.elem = t.lru.PushFront(p)
 	t.pins[id] = p
 	t.perSlot[slot].Add(1)
+	return p
 }
 
 // unpin ends the pin of session id, if any. It reports whether there was
@@ -121,6 +151,23 @@ func (t *sessionTable) unpin(id string) bool {
 		t.removeLocked(p)
 	}
 	return found
+}
+
+// dropWhere ends every pin for which lost is true and returns how many it
+// ended per slot index.
+func (t *sessionTable) dropWhere(lost func(p *sessionPin) bool) [numSlots]int {
+	var n [numSlots]int
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for e := t.lru.Front(); e != nil; {
+		p := e.Value.(*sessionPin)
+		e = e.Next()
+		if lost(p) {
+			t.removeLocked(p)
+			n[p.slot]++
+		}
+	}
+	return n
 }
 
 // counts returns the number of live pins per slot index, after dropping
@@ -152,32 +199,90 @@ func (t *sessionTable) removeLocked(p *sessionPin) {
 	t.lru.Remove(p.elem)
 	delete(t.pins, p.id)
 	t.perSlot[p.slot].Add(-1)
+	if t.wb != nil {
+		t.wb.remove(p.id)
+	}
+}
+
+// saveLocked queues p for the store as it is now.
+func (t *sessionTable) saveLocked(p *sessionPin) {
+	t.wb.save(p)
+	p.saved = p.lastUsed
 }
 
 // pinned returns the slot index and the instance holding the MCP session of
-// req, or a nil instance when req carries no session id, the id is not
-// pinned, or (when only >= 0) it is pinned on a slot other than only. A pin
-// whose instance left its pool or rotation ends here, and is counted: the
-// request is routed normally, the server answers 404 and the client starts
-// a new session.
-func (r *Router) pinned(req *http.Request, only int) (int, *backend) {
+// req (a nil instance: any instance of the slot), with ok false when req
+// carries no session id, the id is not pinned, or (when only >= 0) it is
+// pinned on a slot other than only. A pin whose instance left its pool or
+// rotation (or, for a pin to the slot, whose slot has no instance in
+// rotation) ends here, and is counted: the request is routed normally, the
+// server answers 404 and the client starts a new session.
+func (r *Router) pinned(req *http.Request, only int) (slot int, b *backend, ok bool) {
 	id, ok := sessionID(req.Header)
 	if !ok {
-		return 0, nil
+		return 0, nil, false
 	}
 	i, b, ok := r.sessions.lookup(id)
 	if !ok || (only >= 0 && i != only) {
-		return 0, nil
+		return 0, nil, false
 	}
-	if !b.usable() {
-		if r.sessions.unpin(id) {
-			r.metrics.sessionsLost.WithLabelValues(string(b.slot)).Inc()
+	s := &r.slots[i]
+	if b == nil {
+		if healthy, _ := s.pool.counts(); healthy > 0 {
+			return i, nil, true
 		}
-		r.log.Info("mcp session lost: its instance left rotation; routing normally",
-			keySlot, b.slot, keyBackend, b.addr)
-		return 0, nil
+	} else if b.usable() {
+		return i, b, true
 	}
-	return i, b
+	if r.sessions.unpin(id) {
+		r.metrics.sessionsLost.WithLabelValues(string(s.slot)).Inc()
+	}
+	addr := "any"
+	if b != nil {
+		addr = b.addr
+	}
+	r.log.Info("mcp session lost: its instance left rotation; routing normally",
+		keySlot, s.slot, keyBackend, addr)
+	return 0, nil, false
+}
+
+// dropGonePins ends the pins of instances that left slot s's pool (and the
+// pins to any instance of s when none is left), counting them as lost:
+// after a scale-down the slot's session count falls to zero at once.
+func (r *Router) dropGonePins(s *slotState) {
+	idx := s.slot.index()
+	_, total := s.pool.counts()
+	n := r.sessions.dropWhere(func(p *sessionPin) bool {
+		if p.slot != idx {
+			return false
+		}
+		if p.b == nil {
+			return total == 0
+		}
+		return p.b.gone.Load()
+	})
+	if lost := n[idx]; lost > 0 {
+		r.metrics.sessionsLost.WithLabelValues(string(s.slot)).Add(float64(lost))
+		r.log.Info("mcp sessions lost: their instances left the pool", keySlot, s.slot, keyCount, lost)
+	}
+}
+
+// EndSessions ends the pins of every MCP session on slot and returns how
+// many there were (counted as lost). Call it when the slot is about to
+// stop: the sessions' next requests are routed normally, the server's 404
+// makes their clients start over, and the requests already in flight may
+// finish before the instances stop.
+func (r *Router) EndSessions(slot Slot) int {
+	idx := slot.index()
+	if r.sessions == nil || idx < 0 {
+		return 0
+	}
+	n := r.sessions.dropWhere(func(p *sessionPin) bool { return p.slot == idx })[idx]
+	if n > 0 {
+		r.metrics.sessionsLost.WithLabelValues(string(slot)).Add(float64(n))
+		r.log.Info("mcp sessions ended: their slot stops", keySlot, slot, keyCount, n)
+	}
+	return n
 }
 
 // trackSession pins the session a response of slot s names to the instance

@@ -28,8 +28,18 @@ type SlotStatus struct {
 	// MCPSessions counts the MCP sessions pinned to the slot (0 when
 	// Options.MCPSessions is off). A slot that lost production traffic
 	// keeps serving them.
-	MCPSessions int64           `json:"mcp_sessions"`
-	Backends    []BackendStatus `json:"backends"`
+	MCPSessions int64 `json:"mcp_sessions"`
+	// SessionDrainDeadline is when the slot, which lost production
+	// traffic, stops waiting for its MCP sessions to end (see
+	// SessionDrainOf); zero when it has traffic.
+	SessionDrainDeadline time.Time `json:"session_drain_deadline,omitzero"`
+	// CanScaleDown is true when the slot has no production traffic and no
+	// MCP session to wait for (none left, or the session drain is over).
+	CanScaleDown bool `json:"can_scale_down"`
+	// Streams counts the slot's open SSE streams and WebSockets, and those
+	// the router ended at a drain deadline or shutdown.
+	Streams  StreamStatus    `json:"streams"`
+	Backends []BackendStatus `json:"backends"`
 }
 
 // BackendStatus describes one instance.
@@ -45,25 +55,25 @@ type BackendStatus struct {
 func (r *Router) Status() Status {
 	t := r.table.Load()
 	st := Status{Table: t.table.clone(), Slots: make(map[Slot]SlotStatus, numSlots)}
-	var sessions [numSlots]int64
-	if r.sessions != nil {
-		sessions = r.sessions.counts()
-	}
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
 		healthy, total := s.pool.counts()
 		draining, deadline, waiting := s.drain.status()
+		sd := r.sessionDrain(i, t.weights[i])
 		ss := SlotStatus{
-			Weight:           t.weights[i],
-			Healthy:          healthy,
-			Total:            total,
-			Inflight:         s.inflight.Load(),
-			Retries:          s.retries.Load(),
-			Draining:         draining,
-			DrainDeadline:    deadline,
-			DrainingRequests: waiting,
-			MCPSessions:      sessions[i],
-			Backends:         []BackendStatus{},
+			Weight:               t.weights[i],
+			Healthy:              healthy,
+			Total:                total,
+			Inflight:             s.inflight.Load(),
+			Retries:              s.retries.Load(),
+			Draining:             draining,
+			DrainDeadline:        deadline,
+			DrainingRequests:     waiting,
+			MCPSessions:          sd.Sessions,
+			SessionDrainDeadline: sd.Deadline,
+			CanScaleDown:         sd.Drained,
+			Streams:              s.streams.status(),
+			Backends:             []BackendStatus{},
 		}
 		for _, b := range s.pool.all() {
 			ss.Backends = append(ss.Backends, b.status())
