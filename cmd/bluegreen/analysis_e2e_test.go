@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,4 +209,113 @@ func TestAnalysisRollsBackMCPToolErrors(t *testing.T) {
 	if v.Result != analysis.Fail || v.DecidedBy != "error_rate max 1% max_ratio_to_live 2" || v.New.Errors == 0 || v.Live == nil || v.Live.Errors != 0 {
 		t.Errorf("verdict %+v, want a fail on error_rate from tool errors on v2 only", v)
 	}
+}
+
+// syntheticYAML is an analysis section whose only traffic is synthetic:
+// 40 requests a second to each slot, GET / and an MCP tool call in turn.
+func syntheticYAML(rules ...string) string {
+	return analysisYAML(rules...) + `  synthetic:
+    rate: 40
+    timeout: 2s
+    requests:
+      - { path: / }
+      - mcp: { tool: search, arguments: { q: shoes } }
+`
+}
+
+const ruleSearchErrors = "{ metric: error_rate, max: 1%, mcp_tool: search }"
+
+// With synthetic traffic and no user at all, analysis still decides: a
+// healthy v2 is promoted and a v2 whose tool fails is rolled back, each on
+// the synthetic requests alone (a deployment without them pauses:
+// TestAnalysisWithoutTrafficPauses).
+func TestAnalysisSyntheticTraffic(t *testing.T) {
+	t.Run("healthy", func(t *testing.T) {
+		a := newApp(t, appOptions{bake: "1s", extra: syntheticYAML(ruleErrors, ruleLatencyP50, ruleSearchErrors)})
+		a.start()
+		if out, code := a.deployWait("v1"); code != 0 {
+			t.Fatalf("deploy v1: exit %d\n%s", code, out)
+		}
+		if out, code := a.deployWait("v2", "--strategy", analysisSteps); code != 0 {
+			t.Fatalf("deploy v2: exit %d, want 0 (promoted)\n%s\n%+v", code, out, a.history()[0].Events)
+		}
+		h := a.history()[0]
+		if h.Phase != "succeeded" {
+			t.Fatalf("v2 ended %s (%s)", h.Phase, h.Reason)
+		}
+		for _, p := range []string{"baking", "succeeded"} {
+			v := eventVerdict(t, eventIn(t, h.Events, p))
+			if v.Result != analysis.Pass || v.New.Requests != 0 || v.Synthetic == nil || v.Synthetic.New.Requests < 20 {
+				t.Fatalf("%s event: verdict %s (%s), want a pass on synthetic requests only", p, v.Result, v.Reason)
+			}
+			if !strings.Contains(v.Reason, "passed on 0 user and ") {
+				t.Errorf("%s event: reason %q does not give both sample sizes", p, v.Reason)
+			}
+			if r := v.Synthetic.Rules[2]; r.Filter != "mcp_tool search" || r.Result != analysis.Pass || r.Requests < 20 {
+				t.Errorf("%s event: the tool's rule on synthetic calls: %+v", p, r)
+			}
+		}
+		out, _, _ := a.cli("status")
+		for _, want := range []string{"TRAFFIC", "error_rate mcp_tool search  synthetic"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("status lacks %q:\n%s", want, out)
+			}
+		}
+		// Synthetic requests are not user requests in the metrics either.
+		user, synth := metricSum(t, a, "bluegreen_requests_total"), metricSum(t, a, "bluegreen_synthetic_requests_total")
+		if synth < 80 || user >= 20 {
+			t.Errorf("requests_total %v (the checks only), synthetic_requests_total %v; want them apart", user, synth)
+		}
+	})
+	t.Run("failing tool", func(t *testing.T) {
+		a := newApp(t, appOptions{bake: "1s", shopArgs: []string{"--tool-error-rate", "0.5", "--bad-version", "v2"},
+			extra: syntheticYAML(ruleSearchErrors)})
+		a.start()
+		if out, code := a.deployWait("v1"); code != 0 {
+			t.Fatalf("deploy v1: exit %d\n%s", code, out)
+		}
+		if out, code := a.deployWait("v2", "--strategy", analysisSteps); code != 1 {
+			t.Fatalf("deploy v2: exit %d, want 1 (rolled back)\n%s", code, out)
+		}
+		h := a.history()[0]
+		if h.Phase != "rolled_back" {
+			t.Fatalf("v2 ended %s (%s), want rolled_back", h.Phase, h.Reason)
+		}
+		back := eventIn(t, h.Events, "rolling_back")
+		v := eventVerdict(t, back)
+		if v.Result != analysis.Fail || v.DecidedOn != "synthetic" || v.DecidedBy != "error_rate max 1% mcp_tool search" ||
+			v.New.Requests != 0 || v.Synthetic == nil || v.Synthetic.New.Errors == 0 || v.Synthetic.Live.Errors != 0 {
+			t.Errorf("verdict %+v, want a fail on v2's synthetic tool calls", v)
+		}
+		if !strings.Contains(back.Reason, "on synthetic requests (0 user and ") {
+			t.Errorf("rolling_back reason %q", back.Reason)
+		}
+	})
+}
+
+// metricSum adds up every sample of a counter on serve's /metrics.
+func metricSum(t *testing.T, a *app, name string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + a.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }

@@ -18,7 +18,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "status", "[--watch] [--json]")
 	cfg := fs.String("c", "bluegreen.yaml", "config file")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	watch := fs.Bool("watch", false, "refresh every second until interrupted")
+	watch := fs.Bool("watch", false, "follow the live status (split, phase, last verdict) until Ctrl-C")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -26,43 +26,24 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tty := isTerminal(e.stdout)
-	last := ""
-	for {
-		var raw json.RawMessage
-		if err := c.do(ctx, "GET", "/api/v1/status", nil, &raw); err != nil {
-			if ctx.Err() != nil && *watch {
-				return nil
-			}
-			return apiFail(err)
-		}
-		var out string
-		if *asJSON {
-			out = string(raw)
-		} else {
-			var st server.Status
-			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("decode status: %w", err)
-			}
-			out = renderStatus(st, time.Now())
-		}
-		switch {
-		case !*watch:
-			fmt.Fprint(e.stdout, out)
-			return nil
-		case tty:
-			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J"+out)
-		case out != last:
-			// Not a terminal: print only changes, one block each.
-			fmt.Fprintf(e.stdout, "--- %s\n%s", time.Now().Format(time.TimeOnly), out)
-		}
-		last = out
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
+	if *watch {
+		// Follows the event stream; see cmd_status_watch.go.
+		return watchStatus(ctx, e, c, *asJSON)
 	}
+	var raw json.RawMessage
+	if err := c.do(ctx, "GET", "/api/v1/status", nil, &raw); err != nil {
+		return apiFail(err)
+	}
+	if *asJSON {
+		fmt.Fprint(e.stdout, string(raw))
+		return nil
+	}
+	var st server.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("decode status: %w", err)
+	}
+	fmt.Fprint(e.stdout, renderStatus(st, time.Now()))
+	return nil
 }
 
 // renderStatus is the human form of `bluegreen status`.
@@ -94,6 +75,9 @@ func renderStatus(st server.Status, now time.Time) string {
 		if !s.StopAt.IsZero() {
 			fmt.Fprintf(&b, "       warm for rollback; scales down in %s\n", roundDur(s.StopAt.Sub(now)))
 		}
+		if line := sessionsLine(s, rs, now); line != "" {
+			fmt.Fprintf(&b, "       %s\n", line)
+		}
 	}
 	switch {
 	case st.Active != nil:
@@ -106,6 +90,32 @@ func renderStatus(st server.Status, now time.Time) string {
 		b.WriteString("\nno deployment yet: run `bluegreen deploy VERSION`\n")
 	}
 	return b.String()
+}
+
+// sessionsLine says how many MCP sessions are pinned to a slot and, for a
+// running slot without traffic, whether they still hold up its scale-down.
+func sessionsLine(s deploy.SlotStatus, rs router.SlotStatus, now time.Time) string {
+	n := rs.MCPSessions
+	sessions := fmt.Sprintf("%d MCP session", n)
+	if n != 1 {
+		sessions += "s"
+	}
+	switch {
+	case s.Weight > 0 || s.State != "running":
+		if n == 0 {
+			return ""
+		}
+		return sessions + " pinned"
+	case !rs.CanScaleDown:
+		return fmt.Sprintf("%s pinned: scale-down waits until they end, at most %s (until %s)",
+			sessions, roundDur(rs.SessionDrainDeadline.Sub(now)), rs.SessionDrainDeadline.Local().Format(time.TimeOnly))
+	case n > 0:
+		return sessions + " pinned; session drain over: can scale down (scale-down ends them)"
+	case !s.StopAt.IsZero():
+		return "no MCP session pinned: nothing holds up its scale-down"
+	default:
+		return ""
+	}
 }
 
 func renderDeployment(d deploy.DeploymentStatus) string {
@@ -134,6 +144,9 @@ func renderDeployment(d deploy.DeploymentStatus) string {
 	b.WriteString("\n")
 	if d.Reason != "" {
 		fmt.Fprintf(&b, "  %s\n", d.Reason)
+	}
+	if d.Analysis != nil {
+		b.WriteString(renderVerdict(*d.Analysis))
 	}
 	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 	"github.com/bluegreen-dev/bluegreen/internal/server"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -38,7 +39,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
+	// pgtest.Run: tests that need PostgreSQL (pgtest.URL) get a throwaway
+	// cluster, stopped after the tests.
+	code := pgtest.Run(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -3,6 +3,8 @@ package analysis
 import (
 	"math"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/config"
 )
 
 // Histogram counts latencies in buckets. Bounds[i] is the upper bound of
@@ -79,6 +81,38 @@ func (c Counts) Sub(prev Counts) Counts {
 		d.Errors = c.Errors - prev.Errors
 	}
 	return d
+}
+
+// Measurement is what the router measured of one slot, cumulatively or
+// (after Sub) over a window: the users' requests and bluegreen's synthetic
+// ones apart, each in all and for each rule filter (those the router was
+// told to count).
+type Measurement struct {
+	User              Counts
+	Synthetic         Counts
+	UserFiltered      map[config.Filter]Counts
+	SyntheticFiltered map[config.Filter]Counts
+}
+
+// Sub is the window between an earlier snapshot prev and m.
+func (m Measurement) Sub(prev Measurement) Measurement {
+	return Measurement{
+		User:              m.User.Sub(prev.User),
+		Synthetic:         m.Synthetic.Sub(prev.Synthetic),
+		UserFiltered:      subFiltered(m.UserFiltered, prev.UserFiltered),
+		SyntheticFiltered: subFiltered(m.SyntheticFiltered, prev.SyntheticFiltered),
+	}
+}
+
+func subFiltered(m, prev map[config.Filter]Counts) map[config.Filter]Counts {
+	if m == nil {
+		return nil
+	}
+	out := make(map[config.Filter]Counts, len(m))
+	for f, c := range m {
+		out[f] = c.Sub(prev[f])
+	}
+	return out
 }
 
 // Summary is one slot's numbers over one window, as shown to people.

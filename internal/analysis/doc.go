@@ -9,6 +9,13 @@
 // rule that decided) so status, events and webhooks can explain it. Too few
 // requests on the new slot is inconclusive, never a pass.
 //
+// The router counts users' requests and synthetic ones (analysis.synthetic)
+// apart (Measurement), in all and per rule filter (config.Filter). A rule
+// with a filter is judged on the requests it selects. Synthetic requests
+// are judged as their own population, slot against slot, never mixed with
+// users': a rule fails if it fails on either and passes if it passed on
+// either (Verdict.Synthetic holds their numbers).
+//
 // External providers (package provider: Prometheus queries, webhooks) are
 // asked about the same window; Combine merges their answers into the
 // verdict, fail over inconclusive over pass.

@@ -31,24 +31,74 @@ type Input struct {
 	Rules       []config.Rule
 	NewSlot     string
 	LiveSlot    string
-	New         Counts
-	// Live is the live slot over the same window.
+	// New and Live are the users' requests on each slot over the window.
+	New  Counts
 	Live Counts
+	// NewFiltered and LiveFiltered are the users' requests each rule
+	// filter selects (config.Rule.Filter); a rule with a filter is judged
+	// on those. A filter missing from the map counts nothing.
+	NewFiltered  map[config.Filter]Counts
+	LiveFiltered map[config.Filter]Counts
 	// Baseline, if set, stands in for Live when the live slot had fewer
 	// than MinRequests requests in the window (while baking it gets none):
 	// the live slot's summary from an earlier window.
 	Baseline *Summary
+	// FilteredBaselines are the same for filtered rules, by the filter's
+	// String.
+	FilteredBaselines map[string]Summary
+	// Synthetic is the synthetic traffic of both slots over the window
+	// (analysis.synthetic); nil when it is off.
+	Synthetic *Traffic
+}
+
+// Traffic is one kind of requests of both slots over a window: all of
+// them and those each rule filter selects.
+type Traffic struct {
+	New, Live                 Counts
+	NewFiltered, LiveFiltered map[config.Filter]Counts
+}
+
+// population is one kind of traffic as Evaluate judges it.
+type population struct {
+	synthetic bool
+	// tagged: synthetic traffic is on, so users' requests are named as
+	// such in reasons.
+	tagged    bool
+	traffic   Traffic
+	baseline  *Summary
+	baselines map[string]Summary
+}
+
+// noun names the population's requests in reasons: "requests", "user
+// requests", "synthetic requests".
+func (p population) noun() string {
+	switch {
+	case p.synthetic:
+		return "synthetic requests"
+	case p.tagged:
+		return "user requests"
+	}
+	return "requests"
 }
 
 // Evaluate applies the rules to the window. Fail wins over inconclusive,
 // inconclusive over pass:
 //
 //   - a rule fails when the new slot's value is above max, below min, or
-//     above max_ratio_to_live times the live slot's value;
-//   - the window is inconclusive when the new slot had fewer than
-//     MinRequests requests, or when a ratio rule has no live value to
-//     compare with;
-//   - otherwise it passes.
+//     above max_ratio_to_live times the live slot's value — even on fewer
+//     than MinRequests requests (12 failures in 12 requests fail);
+//   - a rule that did not fail is inconclusive when the new slot had fewer
+//     than MinRequests requests of those it measures (its filter's), or
+//     when it compares with live and the live slot had too few;
+//   - the window passes when every rule passed.
+//
+// With synthetic traffic (Input.Synthetic) the users' requests and the
+// synthetic ones are judged apart, each slot's against the other's of the
+// same kind (mixing them would compare different mixes: the new slot gets
+// a larger share of synthetic requests while it has little user traffic).
+// A rule that fails on either fails the window; a rule passes when it
+// passed on at least one of them. The verdict's numbers are the users'
+// (New, Live, Rules); Synthetic has the synthetic requests' own.
 //
 // Ratios ignore noise: for error_rate the live rate counts as at least one
 // error in the new slot's number of requests (so one 5xx in 100 requests
@@ -71,42 +121,149 @@ func Evaluate(in Input) Verdict {
 	default:
 		v.Live = &live // shown, too small to compare with
 	}
-	liveUsable := v.LiveFrom != ""
 
-	for _, r := range in.Rules {
-		v.Rules = append(v.Rules, evalRule(r, v.New, v.Live, liveUsable, in))
+	users := population{
+		tagged:    in.Synthetic != nil,
+		traffic:   Traffic{New: in.New, Live: in.Live, NewFiltered: in.NewFiltered, LiveFiltered: in.LiveFiltered},
+		baseline:  in.Baseline,
+		baselines: in.FilteredBaselines,
 	}
+	v.Rules = users.evaluate(in)
+	var synth []RuleResult
+	if in.Synthetic != nil {
+		sp := population{synthetic: true, traffic: *in.Synthetic}
+		synth = sp.evaluate(in)
+		v.Synthetic = &SyntheticVerdict{
+			New:   Summarize(in.Synthetic.New, in.Window),
+			Live:  Summarize(in.Synthetic.Live, in.Window),
+			Rules: synth,
+		}
+	}
+	decide(&v, in, synth)
+	return v
+}
 
+// decide sets the verdict's result, reason and deciding rule from the rule
+// results of the users' requests (v.Rules) and of the synthetic ones
+// (synth, nil without synthetic traffic).
+func decide(v *Verdict, in Input, synth []RuleResult) {
+	on := func(kind string) {
+		if v.Synthetic != nil {
+			v.DecidedOn = kind
+		}
+	}
 	for _, rr := range v.Rules {
 		if rr.Result == Fail {
 			v.Result, v.DecidedBy = Fail, rr.Rule
 			v.Reason = fmt.Sprintf("%s in %s: %s", rr.Rule, window(in.Window), rr.Reason)
-			return v
+			if v.Synthetic != nil {
+				v.Reason = fmt.Sprintf("%s in %s, on user requests (%s): %s", rr.Rule, window(in.Window), samples(*v, in), rr.Reason)
+			}
+			on("user")
+			return
 		}
 	}
-	if v.New.Requests < uint64(in.MinRequests) {
+	for _, rr := range synth {
+		if rr.Result == Fail {
+			v.Result, v.DecidedBy = Fail, rr.Rule
+			v.Reason = fmt.Sprintf("%s in %s, on synthetic requests (%s): %s", rr.Rule, window(in.Window), samples(*v, in), rr.Reason)
+			on("synthetic")
+			return
+		}
+	}
+	need := uint64(in.MinRequests)
+	if v.New.Requests < need && (v.Synthetic == nil || v.Synthetic.New.Requests < need) {
 		v.Result, v.DecidedBy = Inconclusive, "min_requests"
-		v.Reason = fmt.Sprintf("only %d requests on %s in %s, need %d", v.New.Requests, in.NewSlot, window(in.Window), in.MinRequests)
-		return v
-	}
-	for _, rr := range v.Rules {
-		if rr.Result == Inconclusive {
-			v.Result, v.DecidedBy = Inconclusive, rr.Rule
-			v.Reason = fmt.Sprintf("%s in %s: %s", rr.Rule, window(in.Window), rr.Reason)
-			return v
+		if v.Synthetic == nil {
+			v.Reason = fmt.Sprintf("only %d requests on %s in %s, need %d", v.New.Requests, in.NewSlot, window(in.Window), in.MinRequests)
+		} else {
+			v.Reason = fmt.Sprintf("only %s in %s, need %d of either", samples(*v, in), window(in.Window), in.MinRequests)
 		}
+		return
+	}
+	for i, rr := range v.Rules {
+		if rr.Result == Pass || (synth != nil && synth[i].Result == Pass) {
+			continue
+		}
+		v.Result, v.DecidedBy = Inconclusive, rr.Rule
+		if synth == nil {
+			v.Reason = fmt.Sprintf("%s in %s: %s", rr.Rule, window(in.Window), rr.Reason)
+		} else {
+			v.Reason = fmt.Sprintf("%s in %s: users: %s; synthetic: %s", rr.Rule, window(in.Window), rr.Reason, synth[i].Reason)
+		}
+		return
 	}
 	v.Result = Pass
-	v.Reason = fmt.Sprintf("%d rules passed on %d requests on %s in %s", len(v.Rules), v.New.Requests, in.NewSlot, window(in.Window))
+	rules := fmt.Sprintf("%d rules", len(v.Rules))
 	if len(v.Rules) == 1 {
-		v.Reason = strings.Replace(v.Reason, "1 rules", "1 rule", 1)
+		rules = "1 rule"
 	}
-	return v
+	if v.Synthetic == nil {
+		v.Reason = fmt.Sprintf("%s passed on %d requests on %s in %s", rules, v.New.Requests, in.NewSlot, window(in.Window))
+		return
+	}
+	v.Reason = fmt.Sprintf("%s passed on %s in %s", rules, samples(*v, in), window(in.Window))
 }
 
-// evalRule applies one rule.
-func evalRule(r config.Rule, ns Summary, ls *Summary, liveUsable bool, in Input) RuleResult {
-	rr := RuleResult{Rule: describeRule(r), Metric: r.Metric, Result: Pass, MaxRatioToLive: r.MaxRatioToLive}
+// samples writes the sample sizes of the new slot with synthetic traffic:
+// "12 user and 60 synthetic requests on green".
+func samples(v Verdict, in Input) string {
+	return fmt.Sprintf("%d user and %d synthetic requests on %s", v.New.Requests, v.Synthetic.New.Requests, in.NewSlot)
+}
+
+// evaluate applies every rule to the population's requests.
+func (p population) evaluate(in Input) []RuleResult {
+	out := make([]RuleResult, 0, len(in.Rules))
+	for _, r := range in.Rules {
+		out = append(out, p.rule(r, in))
+	}
+	return out
+}
+
+// rule applies r to the requests of the population its filter selects.
+func (p population) rule(r config.Rule, in Input) RuleResult {
+	f := r.Filter()
+	nc, lc, base := p.traffic.New, p.traffic.Live, p.baseline
+	if !f.IsZero() {
+		nc, lc, base = p.traffic.NewFiltered[f], p.traffic.LiveFiltered[f], nil
+		if b, ok := p.baselines[f.String()]; ok {
+			base = &b
+		}
+	}
+	ns, ls := Summarize(nc, in.Window), Summarize(lc, in.Window)
+	var (
+		live     = &ls
+		liveFrom string
+	)
+	switch {
+	case ls.Requests >= uint64(in.MinRequests):
+		liveFrom = "window"
+	case base != nil:
+		live, liveFrom = base, "baseline"
+	}
+	rr := evalRule(r, ns, live, liveFrom != "", nc.Latency, lc.Latency, p, in)
+	rr.Requests, rr.LiveRequests, rr.LiveFrom = ns.Requests, live.Requests, liveFrom
+	if rr.Result != Fail && ns.Requests < uint64(in.MinRequests) {
+		rr.Result = Inconclusive
+		rr.Reason = fmt.Sprintf("only %d %s on %s in %s, need %d", ns.Requests, p.selected(f), in.NewSlot, window(in.Window), in.MinRequests)
+	}
+	return rr
+}
+
+// selected names the requests a rule with filter f measures: "requests",
+// "synthetic requests matching mcp_tool search".
+func (p population) selected(f config.Filter) string {
+	if f.IsZero() {
+		return p.noun()
+	}
+	return p.noun() + " matching " + f.String()
+}
+
+// evalRule applies one rule to the summaries of the requests it measures:
+// ns on the new slot, ls on the live one (usable to compare with when
+// liveUsable); nh and lh are their latency histograms.
+func evalRule(r config.Rule, ns Summary, ls *Summary, liveUsable bool, nh, lh Histogram, p population, in Input) RuleResult {
+	rr := RuleResult{Rule: describeRule(r), Metric: r.Metric, Filter: r.Filter().String(), Result: Pass, MaxRatioToLive: r.MaxRatioToLive}
 	if r.Max != nil {
 		rr.Max = ptr(r.Max.Value)
 	}
@@ -118,7 +275,7 @@ func evalRule(r config.Rule, ns Summary, ls *Summary, liveUsable bool, in Input)
 		rr.Live = metricOf(*ls, r.Metric)
 	}
 	if rr.New == nil {
-		rr.Result, rr.Reason = Inconclusive, fmt.Sprintf("no requests measured on %s", in.NewSlot)
+		rr.Result, rr.Reason = Inconclusive, fmt.Sprintf("no %s measured on %s", p.selected(r.Filter()), in.NewSlot)
 		return rr
 	}
 	nv := *rr.New
@@ -144,7 +301,7 @@ func evalRule(r config.Rule, ns Summary, ls *Summary, liveUsable bool, in Input)
 				n = ls.Requests
 			}
 			rr.Result = Inconclusive
-			rr.Reason = fmt.Sprintf("only %d requests on live slot %s in %s, need %d to compare", n, in.LiveSlot, window(in.Window), in.MinRequests)
+			rr.Reason = fmt.Sprintf("only %d %s on live slot %s in %s, need %d to compare", n, p.selected(r.Filter()), in.LiveSlot, window(in.Window), in.MinRequests)
 			return rr
 		}
 		lv := *rr.Live
@@ -181,15 +338,15 @@ func evalRule(r config.Rule, ns Summary, ls *Summary, liveUsable bool, in Input)
 		switch {
 		case !liveUsable || rr.Live == nil:
 			rr.Result = Inconclusive
-			rr.Reason = fmt.Sprintf("only %d latencies on live slot %s in %s, need %d to compare distributions",
-				in.Live.Latency.Total(), in.LiveSlot, window(in.Window), in.MinRequests)
+			rr.Reason = fmt.Sprintf("only %d latencies of %s on live slot %s in %s, need %d to compare distributions",
+				lh.Total(), p.selected(r.Filter()), in.LiveSlot, window(in.Window), in.MinRequests)
 			return rr
-		case in.Live.Latency.Total() < uint64(in.MinRequests):
+		case lh.Total() < uint64(in.MinRequests):
 			// Baking: the live slot gets no traffic; the distributions were
 			// compared while shifting.
 			passed = append(passed, "distributions not compared: no live traffic in this window (baking)")
 		default:
-			mw := MannWhitneyCounts(in.New.Latency.Counts, in.Live.Latency.Counts)
+			mw := MannWhitneyCounts(nh.Counts, lh.Counts)
 			rr.MannWhitney = &mw
 			slower := 1-mw.PGreater >= StatConfidence && mw.RankBiserial >= StatMinEffect &&
 				nv-*rr.Live >= LatencyNoiseFloor.Seconds()
@@ -239,6 +396,9 @@ func describeRule(r config.Rule) string {
 	if r.Compare != config.CompareNone {
 		parts = append(parts, "compare "+string(r.Compare))
 	}
+	if f := r.Filter(); !f.IsZero() {
+		parts = append(parts, f.String())
+	}
 	return strings.Join(parts, " ")
 }
 
@@ -248,6 +408,10 @@ func limitText(m config.Metric, l config.Limit) string {
 	}
 	return format(m, l.Value)
 }
+
+// FormatValue writes a value of metric m for people: 1.25% for an
+// error rate, 120ms for a latency.
+func FormatValue(m config.Metric, v float64) string { return format(m, v) }
 
 // format writes a value of metric m for people: 1.25% or 120ms.
 func format(m config.Metric, v float64) string {

@@ -208,3 +208,101 @@ func TestEvaluateStatistical(t *testing.T) {
 		t.Errorf("no live data: %s: %s", v.Result, v.Reason)
 	}
 }
+
+// A rule with a filter is judged on the requests it selects: their own
+// numbers, their own sample sizes, their own min_requests.
+func TestEvaluateFilters(t *testing.T) {
+	search := config.Rule{Metric: config.MetricErrorRate, Max: lim("1%", 0.01), MaxRatioToLive: 2, MCPTool: "search"}
+	api := config.Rule{Metric: config.MetricLatencyP99, MaxRatioToLive: 1.5, PathPrefix: "/api/"}
+	in := input(counts(1000, 5, 2, 0, 0), counts(1000, 5, 2, 0, 0))
+	in.Rules = append(defaultRules(), search, api)
+	in.NewFiltered = map[config.Filter]Counts{search.Filter(): counts(100, 8, 2, 0, 0), api.Filter(): counts(400, 0, 2, 0, 0)}
+	in.LiveFiltered = map[config.Filter]Counts{search.Filter(): counts(100, 0, 2, 0, 0), api.Filter(): counts(400, 0, 2, 0, 0)}
+
+	// All requests are fine; the search tool fails 8% of its calls.
+	v := Evaluate(in)
+	const rule = "error_rate max 1% max_ratio_to_live 2 mcp_tool search"
+	if v.Result != Fail || v.DecidedBy != rule || !strings.Contains(v.Reason, "error_rate on green is 8%, above max 1%") {
+		t.Errorf("got %s by %q: %s", v.Result, v.DecidedBy, v.Reason)
+	}
+	if r := v.Rules[2]; r.Filter != "mcp_tool search" || r.Requests != 100 || r.LiveRequests != 100 || r.LiveFrom != "window" {
+		t.Errorf("filtered rule result %+v", r)
+	}
+	if r := v.Rules[0]; r.Result != Pass || r.Requests != 1000 || r.Filter != "" {
+		t.Errorf("unfiltered rule result %+v", r)
+	}
+
+	// Too few calls of the tool: inconclusive by that rule, with its count.
+	in.NewFiltered[search.Filter()] = counts(20, 0, 2, 0, 0)
+	v = Evaluate(in)
+	if v.Result != Inconclusive || v.DecidedBy != rule ||
+		!strings.Contains(v.Reason, "only 20 requests matching mcp_tool search on green in 30s, need 50") {
+		t.Errorf("got %s by %q: %s", v.Result, v.DecidedBy, v.Reason)
+	}
+	// A filter nothing was counted for is no data, never a pass.
+	delete(in.NewFiltered, search.Filter())
+	if v := Evaluate(in); v.Result != Inconclusive || v.DecidedBy != rule {
+		t.Errorf("no counts for the filter: %s by %q: %s", v.Result, v.DecidedBy, v.Reason)
+	}
+
+	// While baking a filtered ratio uses its own baseline.
+	in.NewFiltered[search.Filter()] = counts(100, 0, 2, 0, 0)
+	in.NewFiltered[api.Filter()] = counts(400, 0, 120, 0, 0)
+	in.LiveFiltered = nil
+	in.Live, in.Baseline = Counts{}, ptr(Summarize(counts(1000, 5, 2, 0, 0), 30*time.Second))
+	v = Evaluate(in)
+	if v.Result != Inconclusive {
+		t.Errorf("filtered ratio without a baseline: %s: %s", v.Result, v.Reason)
+	}
+	in.FilteredBaselines = map[string]Summary{
+		"mcp_tool search":   Summarize(counts(100, 0, 2, 0, 0), 30*time.Second),
+		"path_prefix /api/": Summarize(counts(400, 0, 2, 0, 0), 30*time.Second),
+	}
+	v = Evaluate(in)
+	if v.Result != Fail || v.DecidedBy != "latency_p99 max_ratio_to_live 1.5 path_prefix /api/" || v.Rules[3].LiveFrom != "baseline" {
+		t.Errorf("slower /api/ against its baseline: %s by %q (%+v): %s", v.Result, v.DecidedBy, v.Rules[3], v.Reason)
+	}
+}
+
+// Synthetic requests are judged apart from users': a rule passes on
+// either, fails on either, and the reasons give both sample sizes.
+func TestEvaluateSynthetic(t *testing.T) {
+	healthy := func(n uint64) Counts { return counts(n, 0, 2, 0, 0) }
+	cases := []struct {
+		name              string
+		user, userLive    Counts
+		syn, synLive      Counts
+		want              Result
+		decidedBy, reason string
+		decidedOn         string
+	}{
+		{"synthetic alone passes", Counts{}, Counts{}, healthy(60), healthy(60), Pass, "",
+			"2 rules passed on 0 user and 60 synthetic requests on green in 30s", ""},
+		{"synthetic alone fails", Counts{}, Counts{}, counts(60, 6, 2, 0, 0), healthy(60), Fail, "error_rate max 1% max_ratio_to_live 2",
+			"error_rate max 1% max_ratio_to_live 2 in 30s, on synthetic requests (0 user and 60 synthetic requests on green): error_rate on green is 10%, above max 1%", "synthetic"},
+		{"users fail first", counts(100, 10, 2, 0, 0), healthy(900), counts(60, 6, 2, 0, 0), healthy(60), Fail, "error_rate max 1% max_ratio_to_live 2",
+			"on user requests (100 user and 60 synthetic requests on green)", "user"},
+		{"a failing user request among few", counts(3, 3, 2, 0, 0), Counts{}, healthy(60), healthy(60), Fail, "error_rate max 1% max_ratio_to_live 2",
+			"error_rate on green is 100%", "user"},
+		{"neither enough", healthy(10), healthy(90), healthy(20), healthy(20), Inconclusive, "min_requests",
+			"only 10 user and 20 synthetic requests on green in 30s, need 50 of either", ""},
+		{"users enough, live too small, synthetic judges", healthy(100), healthy(10), healthy(60), healthy(60), Pass, "",
+			"2 rules passed on 100 user and 60 synthetic requests on green in 30s", ""},
+		{"synthetic live missing and users too few", healthy(10), healthy(900), healthy(60), Counts{}, Inconclusive, "error_rate max 1% max_ratio_to_live 2",
+			"users: only 10 user requests on green in 30s, need 50; synthetic: only 0 synthetic requests on live slot blue in 30s, need 50 to compare", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := input(tc.user, tc.userLive)
+			in.Synthetic = &Traffic{New: tc.syn, Live: tc.synLive}
+			v := Evaluate(in)
+			if v.Result != tc.want || v.DecidedBy != tc.decidedBy || v.DecidedOn != tc.decidedOn || !strings.Contains(v.Reason, tc.reason) {
+				t.Errorf("got %s by %q on %q: %q\nwant %s by %q on %q containing %q", v.Result, v.DecidedBy, v.DecidedOn, v.Reason,
+					tc.want, tc.decidedBy, tc.decidedOn, tc.reason)
+			}
+			if v.Synthetic == nil || len(v.Synthetic.Rules) != 2 || v.Synthetic.New.Requests != tc.syn.Requests || v.New.Requests != tc.user.Requests {
+				t.Errorf("synthetic side %+v, users %d: numbers not kept apart", v.Synthetic, v.New.Requests)
+			}
+		})
+	}
+}

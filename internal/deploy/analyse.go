@@ -12,9 +12,18 @@ import (
 )
 
 // Meter measures what each slot answered, cumulatively since the router
-// started (the router implements it through an adapter).
+// started: users' requests and synthetic ones apart, in all and per rule
+// filter (the router implements it through an adapter).
 type Meter interface {
-	Measure(slot string) analysis.Counts
+	Measure(slot string) analysis.Measurement
+}
+
+// Synthetic sends analysis.synthetic's requests to the slots of a
+// deployment under analysis (package synthetic implements it).
+type Synthetic interface {
+	// Target sends synthetic traffic to slots from now on; none stops it.
+	// It does not block.
+	Target(slots ...string)
 }
 
 // Providers asks external systems (Prometheus queries, webhooks) about an
@@ -38,8 +47,10 @@ type analysisRecord struct {
 	Failures    int `json:"failures"`
 	Consecutive int `json:"consecutive_failures"`
 	// Baseline is the live slot in the newest window where it had enough
-	// requests; baking compares with it.
-	Baseline *analysis.Summary `json:"baseline,omitempty"`
+	// requests; baking compares with it. FilteredBaselines are the same
+	// for the requests each rule filter selects, by the filter's text.
+	Baseline          *analysis.Summary           `json:"baseline,omitempty"`
+	FilteredBaselines map[string]analysis.Summary `json:"filtered_baselines,omitempty"`
 }
 
 // window is the analysis window in progress: snapshots of both slots at
@@ -51,8 +62,8 @@ type window struct {
 	step  int
 	start time.Time
 	end   time.Time
-	new   analysis.Counts
-	live  analysis.Counts
+	new   analysis.Measurement
+	live  analysis.Measurement
 }
 
 // analysing reports whether deployment d is judged by analysis: a
@@ -92,14 +103,19 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 	} else {
 		length = length.Round(time.Second)
 	}
+	nm, lm := c.meter.Measure(newSlot).Sub(w.new), c.meter.Measure(liveSlot).Sub(w.live)
 	in := analysis.Input{
 		Window: length, MinRequests: a.MinRequests, Rules: a.Rules,
 		NewSlot: newSlot, LiveSlot: liveSlot,
-		New:  c.meter.Measure(newSlot).Sub(w.new),
-		Live: c.meter.Measure(liveSlot).Sub(w.live),
+		New: nm.User, Live: lm.User,
+		NewFiltered: nm.UserFiltered, LiveFiltered: lm.UserFiltered,
+	}
+	if c.synthetic != nil {
+		in.Synthetic = &analysis.Traffic{New: nm.Synthetic, Live: lm.Synthetic,
+			NewFiltered: nm.SyntheticFiltered, LiveFiltered: lm.SyntheticFiltered}
 	}
 	if x.Analysis != nil {
-		in.Baseline = x.Analysis.Baseline
+		in.Baseline, in.FilteredBaselines = x.Analysis.Baseline, x.Analysis.FilteredBaselines
 	}
 	v := analysis.Evaluate(in)
 	if c.providers != nil {
@@ -113,7 +129,8 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 	}
 	c.startWindow(d, f.now)
 
-	rec := &analysisRecord{Phase: Phase(d.Phase), Step: d.Step, At: f.now, Verdict: v, Baseline: in.Baseline}
+	rec := &analysisRecord{Phase: Phase(d.Phase), Step: d.Step, At: f.now, Verdict: v,
+		Baseline: in.Baseline, FilteredBaselines: filteredBaselines(in)}
 	if x.Analysis != nil {
 		rec.Windows, rec.Failures, rec.Consecutive = x.Analysis.Windows, x.Analysis.Failures, x.Analysis.Consecutive
 	}
@@ -127,8 +144,11 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 	if v.LiveFrom == "window" {
 		rec.Baseline = v.Live
 	}
-	c.log.Info("analysis "+string(v.Result), logDeploymentID, d.ID, logPhase, d.Phase, logSlot, d.Slot,
-		"reason", v.Reason, "requests", v.New.Requests)
+	attrs := []any{logDeploymentID, d.ID, logPhase, d.Phase, logSlot, d.Slot, "reason", v.Reason, "requests", v.New.Requests}
+	if v.Synthetic != nil {
+		attrs = append(attrs, "synthetic_requests", v.Synthetic.New.Requests)
+	}
+	c.log.Info("analysis "+string(v.Result), attrs...)
 
 	result := v.Result
 	if result == analysis.Inconclusive && a.OnInconclusive == config.InconclusiveFail {
@@ -179,6 +199,46 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 		}
 	}
 	return time.Time{}, false, fmt.Errorf("deployment %d of %s: unknown analysis result %q", d.ID, c.app, v.Result)
+}
+
+// filteredBaselines are the live slot's summaries of the requests each
+// rule filter selects, from this window where it had enough, else from
+// the earlier baseline.
+func filteredBaselines(in analysis.Input) map[string]analysis.Summary {
+	var out map[string]analysis.Summary
+	for f, lc := range in.LiveFiltered {
+		key := f.String()
+		s, ok := in.FilteredBaselines[key]
+		if lc.Requests >= uint64(in.MinRequests) {
+			s, ok = analysis.Summarize(lc, in.Window), true
+		}
+		if ok {
+			if out == nil {
+				out = map[string]analysis.Summary{}
+			}
+			out[key] = s
+		}
+	}
+	return out
+}
+
+// aimSynthetic points synthetic traffic at the slots of d while analysis
+// judges it (shifting and baking), and nowhere otherwise (d nil: no
+// active deployment). It is level-triggered: every pass says where
+// traffic should go now.
+func (c *Controller) aimSynthetic(d *store.Deployment) {
+	if c.synthetic == nil {
+		return
+	}
+	if d != nil && d.Active {
+		if p := Phase(d.Phase); p == PhaseShifting || p == PhaseBaking {
+			if x, err := readDetails(*d); err == nil && c.analysing(d, x) {
+				c.synthetic.Target(d.Slot, other(d.Slot))
+				return
+			}
+		}
+	}
+	c.synthetic.Target()
 }
 
 // startWindow starts an analysis window for d's current step at now.

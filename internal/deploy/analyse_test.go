@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,8 @@ type traffic struct {
 
 // fakeMeter splits a steady load of rps requests per second between the
 // slots by the fake router's weights, on the fake clock, and counts what
-// each slot's release answers.
+// each slot's release answers. With syn set, each slot it targets also
+// gets synRps synthetic requests per second.
 type fakeMeter struct {
 	mu     sync.Mutex
 	clock  *fakeClock
@@ -30,14 +32,65 @@ type fakeMeter struct {
 	rps    float64
 	last   time.Time
 	loads  map[string]traffic
-	reqs   map[string]float64
-	errs   map[string]float64
-	lat    map[string][]float64
+	user   map[string]*fakeCounts
+	syn    *fakeSynthetic
+	synRps float64
+	synth  map[string]*fakeCounts
+}
+
+// fakeCounts are one slot's counts of one kind of traffic.
+type fakeCounts struct {
+	reqs, errs float64
+	lat        []float64
+}
+
+func (c *fakeCounts) add(n float64, load traffic) {
+	c.reqs += n
+	c.errs += n * load.errorRate
+	if c.lat == nil {
+		c.lat = make([]float64, len(meterBounds))
+	}
+	c.lat[load.latencyMs-1] += n
+}
+
+func (c *fakeCounts) counts() analysis.Counts {
+	out := analysis.Counts{Latency: analysis.Histogram{Bounds: meterBounds, Counts: make([]uint64, len(meterBounds))}}
+	if c == nil {
+		return out
+	}
+	out.Requests, out.Errors = uint64(math.Round(c.reqs)), uint64(math.Round(c.errs))
+	for i, v := range c.lat {
+		out.Latency.Counts[i] = uint64(math.Round(v))
+	}
+	return out
+}
+
+// fakeSynthetic records where the controller aims synthetic traffic.
+type fakeSynthetic struct {
+	mu      sync.Mutex
+	targets []string
+	aims    []string // every distinct aim, in order ("green,blue", "")
+}
+
+func (f *fakeSynthetic) Target(slots ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	aim := strings.Join(slots, ",")
+	if len(f.aims) == 0 || f.aims[len(f.aims)-1] != aim {
+		f.aims = append(f.aims, aim)
+	}
+	f.targets = slots
+}
+
+func (f *fakeSynthetic) targeted(slot string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.targets, slot)
 }
 
 func newFakeMeter(clock *fakeClock, router func() *fakeRouter, rps float64) *fakeMeter {
 	return &fakeMeter{clock: clock, router: router, rps: rps, last: clock.Now(), loads: map[string]traffic{},
-		reqs: map[string]float64{}, errs: map[string]float64{}, lat: map[string][]float64{}}
+		user: map[string]*fakeCounts{}, synth: map[string]*fakeCounts{}}
 }
 
 var meterBounds = func() []float64 {
@@ -67,34 +120,35 @@ func (m *fakeMeter) advanceLocked() {
 	}
 	live, weights := m.router().Route()
 	for _, slot := range []string{SlotBlue, SlotGreen} {
+		load, ok := m.loads[slot]
+		if !ok {
+			continue
+		}
+		if m.syn != nil && m.syn.targeted(slot) {
+			countOn(m.synth, slot).add(m.synRps*secs, load)
+		}
 		w, ok := weights[slot]
 		if !ok && slot == live && len(weights) == 0 {
 			w = 100
 		}
-		n := m.rps * float64(w) / 100 * secs
-		load, ok := m.loads[slot]
-		if n == 0 || !ok {
-			continue
+		if n := m.rps * float64(w) / 100 * secs; n > 0 {
+			countOn(m.user, slot).add(n, load)
 		}
-		m.reqs[slot] += n
-		m.errs[slot] += n * load.errorRate
-		if m.lat[slot] == nil {
-			m.lat[slot] = make([]float64, len(meterBounds))
-		}
-		m.lat[slot][load.latencyMs-1] += n
 	}
 }
 
-func (m *fakeMeter) Measure(slot string) analysis.Counts {
+func countOn(m map[string]*fakeCounts, slot string) *fakeCounts {
+	if m[slot] == nil {
+		m[slot] = &fakeCounts{}
+	}
+	return m[slot]
+}
+
+func (m *fakeMeter) Measure(slot string) analysis.Measurement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advanceLocked()
-	c := analysis.Counts{Requests: uint64(math.Round(m.reqs[slot])), Errors: uint64(math.Round(m.errs[slot])),
-		Latency: analysis.Histogram{Bounds: meterBounds, Counts: make([]uint64, len(meterBounds))}}
-	for i, v := range m.lat[slot] {
-		c.Latency.Counts[i] = uint64(math.Round(v))
-	}
-	return c
+	return analysis.Measurement{User: m.user[slot].counts(), Synthetic: m.synth[slot].counts()}
 }
 
 const testInterval = 30 * time.Second

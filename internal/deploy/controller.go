@@ -67,6 +67,10 @@ type Options struct {
 	// Providers, if set (with Meter and Analysis), are asked about each
 	// window too; their fail or inconclusive counts like a rule's.
 	Providers Providers
+	// Synthetic, if set (with Meter and Analysis), sends synthetic traffic
+	// to both slots while a deployment is analysed; the verdict judges it
+	// apart from users' requests.
+	Synthetic Synthetic
 
 	// Strategy is the default strategy ("all-at-once" if empty).
 	Strategy string
@@ -102,6 +106,7 @@ type Controller struct {
 	meter          Meter
 	analysis       *config.Analysis
 	providers      Providers
+	synthetic      Synthetic
 	strategy       config.Strategy
 	bakeTime       time.Duration
 	scaleDownDelay time.Duration
@@ -171,6 +176,7 @@ func New(opts Options) (*Controller, error) {
 		meter:          opts.Meter,
 		analysis:       opts.Analysis,
 		providers:      opts.Providers,
+		synthetic:      opts.Synthetic,
 		strategy:       st,
 		bakeTime:       opts.BakeTime,
 		scaleDownDelay: opts.ScaleDownDelay,

@@ -133,6 +133,9 @@ type fakeRouter struct {
 	swaps    int // SetRoute calls
 	// before, if set, sees every route before it is applied (no lock held).
 	before func(live string, weights map[string]int)
+	// undrained holds the slots not drained yet (drain_test.go), with the
+	// wait Drained reports.
+	undrained map[string]time.Duration
 }
 
 func newFakeRouter() *fakeRouter {

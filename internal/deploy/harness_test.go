@@ -52,6 +52,8 @@ type harness struct {
 	analysis *config.Analysis
 	// providers, if set, are asked about each analysis window.
 	providers Providers
+	// synthetic, if set, is told where synthetic traffic goes.
+	synthetic Synthetic
 }
 
 func newHarness(t *testing.T, verifier *fakeVerifier) *harness {
@@ -107,6 +109,9 @@ func (h *harness) boot() {
 		opts.Meter, opts.Analysis = h.meter, h.analysis
 		if h.providers != nil {
 			opts.Providers = h.providers
+		}
+		if h.synthetic != nil {
+			opts.Synthetic = h.synthetic
 		}
 	}
 	if h.post != nil {

@@ -48,12 +48,14 @@ func (c *Controller) reconcile(ctx context.Context) (time.Time, error) {
 		}
 	}
 	if f.active == nil {
+		c.aimSynthetic(nil)
 		return stopDue, nil
 	}
 	// One step of the active deployment.
 	d := *f.active
 	next, err := c.advance(ctx, f, &d)
 	c.settle(d)
+	c.aimSynthetic(&d)
 	return earliest(next, stopDue), err
 }
 

@@ -58,7 +58,8 @@ func instancesJSON(addrs []string) json.RawMessage {
 // tidySlots stops at most one slot that should no longer run: one whose
 // StopAt has come, or one left starting by a deployment that ended. It
 // never touches the live slot, a slot with traffic, or the active
-// deployment's slot. It reports whether it acted, and when a scheduled stop
+// deployment's slot, and waits for a slot the router (a Drainer) does not
+// call drained yet. It reports whether it acted, and when a scheduled stop
 // is next due (zero: none).
 func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next time.Time, err error) {
 	for _, name := range []string{SlotBlue, SlotGreen} {
@@ -72,6 +73,13 @@ func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next t
 				next = earliest(next, s.StopAt)
 			}
 			continue
+		}
+		if d, ok := c.router.(Drainer); ok {
+			if drained, wait := d.Drained(name); !drained {
+				next = earliest(next, f.now.Add(max(wait, c.poll)))
+				c.log.Debug("slot due to stop waits for its drain", logSlot, name, "wait", wait)
+				continue
+			}
 		}
 		why := "scale-down time reached"
 		if s.State == slotStarting {

@@ -56,6 +56,15 @@ type Router interface {
 	SlotReady(slot string) (healthy, total int)
 }
 
+// Drainer is implemented by a Router that knows when a slot without
+// production traffic is done with what it still serves (MCP sessions
+// pinned to it). The controller does not stop a slot before it is drained.
+type Drainer interface {
+	// Drained reports whether slot may stop now, and if not, how long to
+	// wait at most before asking again.
+	Drained(slot string) (drained bool, wait time.Duration)
+}
+
 // Verifier checks a release through the preview route before any user
 // traffic reaches it. A nil Verifier means health checks only.
 type Verifier interface {

@@ -6,5 +6,8 @@
 // listeners, the health checks, the controller and the webhooks under one
 // errgroup, and on cancellation stops accepting, drains in-flight requests
 // up to routing.drain_timeout, cancels what is left with a logged cause,
-// stops the release's processes and closes the store.
+// stops the release's processes and closes the store. With
+// migrations.database_url, a migration watch (migwatch.go) follows what
+// `bluegreen migrate` records there, for bluegreen_migration_state and the
+// event stream.
 package server

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -10,10 +11,12 @@ import (
 )
 
 // drainingRuntime stops a slot's release only after the router has drained
-// it: requests and streams still in flight on the slot (it no longer gets
-// new production traffic when the controller stops it) may finish, up to
-// routing.drain_timeout. Then the driver stops the processes, which get
-// SIGTERM and their own stop_timeout.
+// it: the MCP sessions still pinned to it are released first, then requests
+// and streams still in flight on the slot (it no longer gets new
+// production traffic when the controller stops it) may finish, up to
+// routing.drain_timeout. What is still running then is ended by the router
+// (streams cleanly), and the driver stops the processes, which get SIGTERM
+// and their own stop_timeout.
 type drainingRuntime struct {
 	runtime
 	router  *router.Router
@@ -27,6 +30,10 @@ var _ deploy.Runtime = drainingRuntime{}
 const drainPoll = 50 * time.Millisecond
 
 func (d drainingRuntime) Stop(ctx context.Context, slot string) error {
+	// The controller stops a slot once its MCP sessions are drained
+	// (routerAdapter.Drained); those still pinned go elsewhere from now on
+	// rather than to instances about to stop.
+	d.router.EndSessions(router.Slot(slot))
 	deadline := time.Now().Add(d.timeout)
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
@@ -45,5 +52,8 @@ func (d drainingRuntime) Stop(ctx context.Context, slot string) error {
 		case <-t.C:
 		}
 	}
+	// What is left (long requests, streams of sessions opened before the
+	// switch) ends now, streams cleanly, before the processes get SIGTERM.
+	d.router.EndSlot(router.Slot(slot), fmt.Errorf("slot %s is being stopped", slot))
 	return d.runtime.Stop(ctx, slot)
 }

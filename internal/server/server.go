@@ -20,6 +20,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
+	"github.com/bluegreen-dev/bluegreen/internal/synthetic"
 	"github.com/bluegreen-dev/bluegreen/internal/web"
 )
 
@@ -32,6 +33,13 @@ type Server struct {
 	runtime  runtime
 	ctrl     *deploy.Controller
 	notifier *notify.Notifier
+	// migrations follows `bluegreen migrate` runs (metric, events); nil
+	// without migrations.database_url.
+	migrations *migrationWatch
+	// synthetic sends analysis.synthetic's traffic; nil when it is off.
+	synthetic *synthetic.Generator
+	// series samples the router's counters for the dashboard's charts.
+	series *web.Series
 
 	production, preview, admin *listener
 }
@@ -68,12 +76,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		PreviewHeader: cfg.Routing.PreviewHeader.Name,
 		PreviewSecret: previewSecret,
 		Health:        healthOptions(cfg),
-		// Pin each MCP session to the instance that issued it.
-		MCPSessions: cfg.Routing.MCPSessions,
+		// Pin each MCP session to the instance that issued it, keep the
+		// pins in the state store, and let the old slot's sessions hold up
+		// its scale-down up to session_drain.
+		MCPSessions:  cfg.Routing.MCPSessions,
+		SessionStore: sessionStore{store: s.store, app: cfg.App},
+		SessionDrain: cfg.Routing.SessionDrainTimeout(),
+		MCPMetrics:   cfg.Routing.MCPMetrics,
 		// Analysis counts MCP errors inside 2xx answers as errors.
 		MCPErrors: cfg.AnalysisConfigured(),
 	}
-	if cfg.Routing.Sticky.Cookie != "" {
+	if cfg.AnalysisConfigured() {
+		// Counts of their own for the rules' filters.
+		ropts.Filters = routerFilters(cfg.Analysis.Filters())
+	}
+	// routing.affinity: the sticky cookie, the client's IP, or neither.
+	ropts.Affinity = router.Affinity(cfg.Routing.Affinity)
+	if cfg.Routing.Sticky.Cookie != "" && cfg.Routing.Affinity == config.AffinityCookie {
 		ropts.Sticky = &router.StickyOptions{Cookie: cfg.Routing.Sticky.Cookie, TTL: cfg.Routing.Sticky.TTL.D()}
 	}
 	if s.router, err = router.New(ropts); err != nil {
@@ -83,6 +102,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	if err := s.restoreRouting(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.restoreSessions(ctx); err != nil {
 		return nil, err
 	}
 	if s.production, err = listen(ctx, "production", cfg.Listen, s.router.Production(), log); err != nil {
@@ -101,9 +123,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		meter     deploy.Meter
 		an        *config.Analysis
 		providers deploy.Providers
+		synth     deploy.Synthetic
 	)
 	if cfg.AnalysisConfigured() {
-		meter, an = newMeter(s.router), &cfg.Analysis
+		meter, an = newAnalysisMeter(s.router, cfg.Analysis.Filters()), &cfg.Analysis
+		if s.synthetic, err = newSynthetic(cfg, s.router, log, reg); err != nil {
+			return nil, err
+		}
+		if s.synthetic != nil {
+			synth = s.synthetic
+		}
 		// Only a non-empty set: a nil *provider.Set in the interface would
 		// not be nil.
 		if len(cfg.Analysis.Providers) > 0 {
@@ -118,6 +147,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Meter:          meter,
 		Analysis:       an,
 		Providers:      providers,
+		Synthetic:      synth,
 		App:            cfg.App,
 		Store:          s.store,
 		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},
@@ -146,12 +176,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		s.notifier = notify.New(urls, nil, log, reg)
 	}
 
+	s.series = web.NewSeries(newMeter(s.router), web.SeriesInterval, web.SeriesSize)
+	if s.migrations, err = newMigrationWatch(cfg, reg, log); err != nil {
+		return nil, err
+	}
 	admin, err := web.New(web.Options{
-		Backend:     &control{s: s},
-		Token:       token,
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		MetricsAuth: cfg.MetricsAuth,
-		Logger:      log,
+		Series:     s.series,
+		Migrations: s.migrationsSource(),
+		// nil without migrations: the stream then has no migration events.
+		MigrationEvents: s.migrationEvents(),
+		Backend:         &control{s: s},
+		Token:           token,
+		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		MetricsAuth:     cfg.MetricsAuth,
+		Logger:          log,
 	})
 	if err != nil {
 		return nil, err
@@ -180,6 +218,13 @@ func (s *Server) Run(ctx context.Context) error {
 	parts, partsCtx := errgroup.WithContext(partsCtx)
 	parts.Go(func() error { return s.router.Run(partsCtx) })
 	parts.Go(func() error { return s.ctrl.Run(partsCtx) })
+	if s.migrations != nil {
+		parts.Go(func() error { return s.migrations.run(partsCtx) })
+	}
+	if s.synthetic != nil {
+		parts.Go(func() error { return s.synthetic.Run(partsCtx) })
+	}
+	parts.Go(func() error { return s.series.Run(partsCtx) })
 	if s.notifier != nil {
 		evs, cancel := s.ctrl.Subscribe(256)
 		defer cancel()

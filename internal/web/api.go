@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -110,4 +111,19 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, d)
+}
+
+// migrations is GET /api/v1/migrations: the schema migrations' state, for
+// the dashboard; 404 when the server has no migrations configured.
+func (h *handler) migrations(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Migrations == nil {
+		writeError(w, http.StatusNotFound, errors.New("no migrations configured: set migrations.dir and migrations.database_url"))
+		return
+	}
+	v, err := h.opts.Migrations(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }

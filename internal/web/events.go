@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -11,9 +13,54 @@ import (
 // and clients see the connection is alive.
 const keepAlive = 15 * time.Second
 
+// statusEvery is how often a stream that asked for the status checks it
+// for a change (weights, health, in-flight counts, time left).
+const statusEvery = 2 * time.Second
+
+// statusSettle is when the status is looked at again after an event.
+const statusSettle = 300 * time.Millisecond
+
+// streamOptions are what a client asked of the event stream with
+// ?include=status,samples.
+type streamOptions struct {
+	status  bool // event: status, the whole GET /api/v1/status
+	samples bool // event: sample, each new metrics point
+}
+
+func parseInclude(q string) (streamOptions, error) {
+	var o streamOptions
+	if q == "" {
+		return o, nil
+	}
+	for _, part := range strings.Split(q, ",") {
+		switch strings.TrimSpace(part) {
+		case "status":
+			o.status = true
+		case "samples":
+			o.samples = true
+		case "":
+		default:
+			return o, fmt.Errorf("%w: include=%q: give status, samples or both, such as include=status,samples", ErrBadRequest, q)
+		}
+	}
+	return o, nil
+}
+
 // events streams every persisted deployment event as server-sent events:
 // "event: deployment" with the event as JSON data, "id:" the event id.
+//
+// With ?include=status the stream also carries "event: status" (the body
+// of GET /api/v1/status): once at the start, after each deployment event,
+// and whenever it changed, checked every 2s. With ?include=samples it
+// carries "event: sample", each new point of the metrics series. So one
+// connection keeps a dashboard or `status --watch` current without
+// polling.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	opts, err := parseInclude(r.URL.Query().Get("include"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("streaming unsupported by this connection"))
@@ -24,12 +71,69 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	evs, cancel := h.opts.Backend.Subscribe(64)
 	defer cancel()
+	var samples <-chan Point
+	if opts.samples && h.opts.Series != nil {
+		ch, stop := h.opts.Series.Subscribe(8)
+		defer stop()
+		samples = ch
+	}
+	// Migration events (see Options.MigrationEvents) come on their own
+	// channel; nil blocks forever in the select below.
+	var migrations <-chan any
+	if h.opts.MigrationEvents != nil {
+		ch, stop := h.opts.MigrationEvents(16)
+		defer stop()
+		migrations = ch
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": bluegreen events\n\n")
 	flusher.Flush()
+
+	var lastStatus []byte
+	// sendStatus writes the status if it changed since the last one sent;
+	// false when the client is gone.
+	sendStatus := func() bool {
+		st, err := h.opts.Backend.Status(r.Context())
+		if err != nil {
+			if r.Context().Err() != nil {
+				return false
+			}
+			h.log.Warn("status for the event stream", "err", err)
+			return true
+		}
+		data, err := json.Marshal(st)
+		if err != nil {
+			h.log.Error("encode status", "err", err)
+			return true
+		}
+		if bytes.Equal(data, lastStatus) {
+			return true
+		}
+		lastStatus = data
+		if _, err := fmt.Fprintf(w, "event: status\ndata: %s\n\n", data); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+	var statusTick <-chan time.Time
+	if opts.status {
+		if !sendStatus() {
+			return
+		}
+		t := time.NewTicker(statusEvery)
+		defer t.Stop()
+		statusTick = t.C
+	}
+	// The controller announces a transition when it is persisted, just
+	// before it swaps the route: a second look shortly after the event
+	// shows the router as it then is.
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for {
@@ -38,6 +142,38 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-statusTick:
+			if !sendStatus() {
+				return
+			}
+		case <-soon.C:
+			if !sendStatus() {
+				return
+			}
+		case p := <-samples:
+			data, err := json.Marshal(p)
+			if err != nil {
+				h.log.Error("encode sample", "err", err)
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "event: sample\ndata: %s\n\n", data); err != nil {
+				return
+			}
+			flusher.Flush()
+		case ev, ok := <-migrations:
+			if !ok {
+				migrations = nil
+				continue
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				h.log.Error("encode migration event", "err", err)
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "event: migration\ndata: %s\n\n", data); err != nil {
 				return
 			}
 			flusher.Flush()
@@ -54,6 +190,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			flusher.Flush()
+			if opts.status {
+				if !sendStatus() {
+					return
+				}
+				soon.Reset(statusSettle)
+			}
 		}
 	}
 }

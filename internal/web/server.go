@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -24,12 +25,23 @@ type Options struct {
 	Metrics http.Handler
 	// MetricsAuth requires the token for /metrics too.
 	MetricsAuth bool
-	Logger      *slog.Logger
+	// Series samples the router's per-slot counters for the dashboard's
+	// charts (GET /api/v1/metrics/series); nil leaves the charts empty.
+	// Its Run belongs to the caller.
+	Series *Series
+	// Migrations reports the schema migrations' state for the dashboard
+	// (GET /api/v1/migrations); nil when none are configured.
+	Migrations func(ctx context.Context) (any, error)
+	// MigrationEvents, when not nil, subscribes to migration events; the
+	// event stream sends each as "event: migration" with its JSON.
+	MigrationEvents func(buffer int) (events <-chan any, cancel func())
+	Logger          *slog.Logger
 }
 
 type handler struct {
-	opts Options
-	log  *slog.Logger
+	opts     Options
+	log      *slog.Logger
+	sessions *sessions
 }
 
 // New returns the admin handler: API, events, dashboard and metrics.
@@ -44,7 +56,7 @@ func New(opts Options) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{opts: opts, log: log}
+	h := &handler{opts: opts, log: log, sessions: newSessions(nil)}
 	mux := http.NewServeMux()
 	api := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, h.auth(fn)) }
 	api("GET /api/v1/status", h.status)
@@ -55,6 +67,8 @@ func New(opts Options) (http.Handler, error) {
 	api("POST /api/v1/deployments/current/{action}", h.act)
 	api("POST /api/v1/rollback", h.rollback)
 	api("GET /api/v1/events", h.events)
+	api("GET /api/v1/metrics/series", h.series)
+	api("GET /api/v1/migrations", h.migrations)
 	mux.Handle("/api/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))
@@ -66,15 +80,37 @@ func New(opts Options) (http.Handler, error) {
 		}
 	}
 	mux.HandleFunc("GET /{$}", h.dashboard)
+	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /assets/{name}", h.asset)
 	return mux, nil
 }
 
-// auth requires "Authorization: Bearer <token>", compared in constant time.
+// auth lets a request through with either credential:
+//   - "Authorization: Bearer <token>", compared in constant time (the CLI);
+//   - the dashboard's session cookie; then every method but GET and HEAD
+//     must also carry the session's CSRF token in X-CSRF-Token and come
+//     from the same origin, or it gets 403.
 func (h *handler) auth(next http.HandlerFunc) http.Handler {
-	want := []byte(h.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if r.Header.Get("Authorization") == "" {
+			if _, sess, ok := h.sessions.fromRequest(r); ok {
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					if !sameOrigin(r) {
+						writeError(w, http.StatusForbidden, errors.New("cross-origin request refused: the dashboard only accepts requests from its own page"))
+						return
+					}
+					if !validCSRF(r, sess, false) {
+						writeError(w, http.StatusForbidden, fmt.Errorf("missing or wrong CSRF token: a request from a dashboard session must send the page's token in %s (reload the page)", csrfHeader))
+						return
+					}
+				}
+				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+				next(w, r)
+				return
+			}
+		}
+		if !h.tokenOK(r.Header.Get("Authorization"), "Bearer ") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong admin token: send Authorization: Bearer <token from admin_token_file>"))
 			return
@@ -84,6 +120,13 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 	})
 }
 
+// tokenOK reports whether s is prefix followed by the admin token,
+// compared in constant time.
+func (h *handler) tokenOK(s, prefix string) bool {
+	got, ok := strings.CutPrefix(s, prefix)
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opts.Token)) == 1
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -91,6 +134,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client may be gone; nothing else to do
+}
+
+// writeCompactJSON is writeJSON without indentation, for long answers
+// (the metrics series) where the bytes count.
+func writeCompactJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing else to do
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
