@@ -477,13 +477,15 @@ func (r *Router) CancelAll(cause error) {
 	if cause == nil {
 		cause = errors.New("router shutdown")
 	}
+	all := make([]*slotState, numSlots)
 	for i := range numSlots {
-		r.cancelAll(&r.slots[i], cause)
+		all[i] = &r.slots[i]
+		r.cancelAll(all[i], cause)
 	}
 	// Streams end cleanly (an SSE retry hint, a WebSocket close
 	// handshake) within the stream grace; wait for them so the caller can
 	// close the servers without cutting them.
-	r.awaitIdle(r.streamGrace + time.Second)
+	r.awaitIdle(r.streamGrace+time.Second, all...)
 }
 
 // EndSlot ends everything still in flight on one slot, production and
@@ -501,18 +503,7 @@ func (r *Router) EndSlot(slot Slot, cause error) {
 		cause = fmt.Errorf("slot %s is stopping", slot)
 	}
 	r.cancelAll(s, cause)
-	idle := func() bool { return s.inflight.Load() == 0 }
-	deadline := time.NewTimer(r.streamGrace + time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !idle() {
-		select {
-		case <-deadline.C:
-			return
-		case <-tick.C:
-		}
-	}
+	r.awaitIdle(r.streamGrace+time.Second, s)
 }
 
 // errNoHealthy reports that a slot has no instance in rotation.

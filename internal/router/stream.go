@@ -167,11 +167,11 @@ func retryHint() []byte {
 }
 
 // awaitIdle waits, up to timeout, until no request or stream is in flight
-// on either slot.
-func (r *Router) awaitIdle(timeout time.Duration) {
+// on the given slots.
+func (r *Router) awaitIdle(timeout time.Duration, slots ...*slotState) {
 	idle := func() bool {
-		for i := range numSlots {
-			if r.slots[i].inflight.Load() > 0 {
+		for _, s := range slots {
+			if s.inflight.Load() > 0 {
 				return false
 			}
 		}
