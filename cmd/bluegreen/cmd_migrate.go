@@ -233,27 +233,11 @@ func promotedAt(ctx context.Context, c *client, slot, version string) (time.Time
 	if err := c.do(ctx, "GET", "/api/v1/deployments?limit=50", nil, &ds); err != nil {
 		return time.Time{}, err
 	}
-	for _, d := range ds {
-		if d.Slot != slot || d.Version != version {
-			continue
-		}
-		switch deploy.Phase(d.Phase) {
-		case deploy.PhaseBaking, deploy.PhaseSucceeded:
-		default:
-			continue
-		}
+	return deploy.PromotedAt(ds, slot, version, func(id int64) ([]store.Event, error) {
 		var v struct {
 			Events []store.Event `json:"events"`
 		}
-		if err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments/%d", d.ID), nil, &v); err != nil {
-			return time.Time{}, err
-		}
-		for _, ev := range v.Events {
-			if deploy.Phase(ev.Phase) == deploy.PhaseBaking {
-				return ev.Time, nil
-			}
-		}
-		return d.EndedAt, nil
-	}
-	return time.Time{}, nil
+		err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments/%d", id), nil, &v)
+		return v.Events, err
+	})
 }

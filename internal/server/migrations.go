@@ -9,6 +9,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
 // MigrationsView is GET /api/v1/migrations: where each schema migration
@@ -120,25 +121,7 @@ func (s *Server) promotedAt(ctx context.Context, slot, version string) (time.Tim
 	if err != nil {
 		return time.Time{}, err
 	}
-	for _, d := range ds {
-		if d.Slot != slot || d.Version != version {
-			continue
-		}
-		switch deploy.Phase(d.Phase) {
-		case deploy.PhaseBaking, deploy.PhaseSucceeded:
-		default:
-			continue
-		}
-		evs, err := s.store.Events(ctx, d.ID)
-		if err != nil {
-			return time.Time{}, err
-		}
-		for _, ev := range evs {
-			if deploy.Phase(ev.Phase) == deploy.PhaseBaking {
-				return ev.Time, nil
-			}
-		}
-		return d.EndedAt, nil
-	}
-	return time.Time{}, nil
+	return deploy.PromotedAt(ds, slot, version, func(id int64) ([]store.Event, error) {
+		return s.store.Events(ctx, id)
+	})
 }

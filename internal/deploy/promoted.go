@@ -1,0 +1,37 @@
+package deploy
+
+import (
+	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+)
+
+// PromotedAt is when the release version in slot got all production
+// traffic: the first baking event of the newest deployment among ds (newest
+// first) that took it there, or that deployment's end when it had no baking
+// (a warm rollback). Zero when ds holds no such deployment. events reads a
+// deployment's events. The contract gate of schema migrations uses it for
+// bake_time, from the CLI (through the admin API) and from serve (the store).
+func PromotedAt(ds []store.Deployment, slot, version string, events func(id int64) ([]store.Event, error)) (time.Time, error) {
+	for _, d := range ds {
+		if d.Slot != slot || d.Version != version {
+			continue
+		}
+		switch Phase(d.Phase) {
+		case PhaseBaking, PhaseSucceeded:
+		default:
+			continue
+		}
+		evs, err := events(d.ID)
+		if err != nil {
+			return time.Time{}, err
+		}
+		for _, ev := range evs {
+			if Phase(ev.Phase) == PhaseBaking {
+				return ev.Time, nil
+			}
+		}
+		return d.EndedAt, nil
+	}
+	return time.Time{}, nil
+}
