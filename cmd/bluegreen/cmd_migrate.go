@@ -11,6 +11,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
+	"github.com/bluegreen-dev/bluegreen/internal/server"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -207,21 +208,13 @@ func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) 
 	if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
 		return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
 	}
-	var out []migrate.Running
-	for _, sl := range st.Slots {
-		if sl.Version == "" || sl.State == "stopped" {
-			continue
+	return server.RunningReleases(st, func(slot, version string) (time.Time, error) {
+		at, err := promotedAt(ctx, c, slot, version)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
 		}
-		r := migrate.Running{Slot: sl.Slot, Version: sl.Version, State: migrate.SlotWarm, StopAt: sl.StopAt}
-		if sl.Live || sl.Weight > 0 {
-			r.State = migrate.SlotLive
-			if r.PromotedAt, err = promotedAt(ctx, c, sl.Slot, sl.Version); err != nil {
-				return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
-			}
-		}
-		out = append(out, r)
-	}
-	return out, nil
+		return at, nil
+	})
 }
 
 // promotedAt is when the release in slot got all production traffic: the

@@ -95,6 +95,16 @@ func (s *Server) running(ctx context.Context) ([]migrate.Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	return RunningReleases(st, func(slot, version string) (time.Time, error) {
+		return s.promotedAt(ctx, slot, version)
+	})
+}
+
+// RunningReleases lists the releases of st that are live or warm, as the
+// contract gate sees them: a warm one with its scheduled scale-down, a live
+// one with when it got all production traffic (from promotedAt). Used by
+// serve and by `bluegreen migrate contract`, which reads st from serve.
+func RunningReleases(st deploy.Status, promotedAt func(slot, version string) (time.Time, error)) ([]migrate.Running, error) {
 	var out []migrate.Running
 	for _, sl := range st.Slots {
 		if sl.Version == "" || sl.State == "stopped" {
@@ -103,7 +113,8 @@ func (s *Server) running(ctx context.Context) ([]migrate.Running, error) {
 		r := migrate.Running{Slot: sl.Slot, Version: sl.Version, State: migrate.SlotWarm, StopAt: sl.StopAt}
 		if sl.Live || sl.Weight > 0 {
 			r.State = migrate.SlotLive
-			if r.PromotedAt, err = s.promotedAt(ctx, sl.Slot, sl.Version); err != nil {
+			var err error
+			if r.PromotedAt, err = promotedAt(sl.Slot, sl.Version); err != nil {
 				return nil, err
 			}
 		}
