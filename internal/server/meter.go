@@ -50,15 +50,20 @@ func newAnalysisMeter(r *router.Router, filters []config.Filter) analysisMeter {
 func routerFilters(fs []config.Filter) []router.Filter {
 	out := make([]router.Filter, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, router.Filter{PathPrefix: f.PathPrefix, MCPMethod: f.MCPMethod, MCPTool: f.MCPTool})
+		out = append(out, routerFilter(f))
 	}
 	return out
+}
+
+// routerFilter is the router's meter filter for one rule filter.
+func routerFilter(f config.Filter) router.Filter {
+	return router.Filter{PathPrefix: f.PathPrefix, MCPMethod: f.MCPMethod, MCPTool: f.MCPTool}
 }
 
 func (a analysisMeter) Measure(slot string) analysis.Measurement {
 	s := router.Slot(slot)
 	get := func(t router.Traffic, f config.Filter) analysis.Counts {
-		m, _ := a.r.MeasureOf(s, t, router.Filter{PathPrefix: f.PathPrefix, MCPMethod: f.MCPMethod, MCPTool: f.MCPTool})
+		m, _ := a.r.MeasureOf(s, t, routerFilter(f))
 		return a.counts(m)
 	}
 	out := analysis.Measurement{
