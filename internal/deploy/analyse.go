@@ -114,8 +114,11 @@ func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, 
 		in.Synthetic = &analysis.Traffic{New: nm.Synthetic, Live: lm.Synthetic,
 			NewFiltered: nm.SyntheticFiltered, LiveFiltered: lm.SyntheticFiltered}
 	}
-	if x.Analysis != nil {
+	switch {
+	case x.Analysis != nil:
 		in.Baseline, in.FilteredBaselines = x.Analysis.Baseline, x.Analysis.FilteredBaselines
+	case x.LiveBefore != nil:
+		in.Baseline, in.FilteredBaselines = x.LiveBefore.Summary, x.LiveBefore.Filtered
 	}
 	v := analysis.Evaluate(in)
 	if c.providers != nil {

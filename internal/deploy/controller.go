@@ -119,6 +119,8 @@ type Controller struct {
 	phaseGauge     *prometheus.GaugeVec
 	// win is the analysis window in progress; reset by every transition.
 	win atomic.Pointer[window]
+	// pre measures the live slot before traffic moves (baseline.go).
+	pre atomic.Pointer[window]
 
 	events  *hub
 	wake    chan struct{}

@@ -25,6 +25,10 @@ type details struct {
 	Failure json.RawMessage `json:"failure,omitempty"`
 	// Analysis is the newest analysis window's verdict.
 	Analysis *analysisRecord `json:"analysis,omitempty"`
+	// LiveBefore is the live slot's traffic before the switch, the
+	// baseline of the first baking window when no shifting window
+	// measured the live slot (baseline.go).
+	LiveBefore *liveBefore `json:"live_before,omitempty"`
 	// Promoted is set when a person promoted: analysis no longer holds
 	// the deployment back.
 	Promoted bool `json:"promoted,omitempty"`

@@ -224,12 +224,18 @@ type fakeVerifier struct {
 	report json.RawMessage
 	err    error
 	calls  int
+	// took, with clock, is how long a verification takes on that clock.
+	clock *fakeClock
+	took  time.Duration
 }
 
 func (v *fakeVerifier) Verify(context.Context, string, string) (bool, json.RawMessage, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls++
+	if v.clock != nil {
+		v.clock.Set(v.clock.Now().Add(v.took))
+	}
 	return v.passed, v.report, v.err
 }
 

@@ -54,6 +54,8 @@ type harness struct {
 	providers Providers
 	// synthetic, if set, is told where synthetic traffic goes.
 	synthetic Synthetic
+	// bake, if set, replaces testBake.
+	bake *time.Duration
 }
 
 func newHarness(t *testing.T, verifier *fakeVerifier) *harness {
@@ -101,6 +103,9 @@ func (h *harness) boot() {
 		ReadyTimeout: testReady, PollInterval: testPoll, Clock: h.clock,
 		Logger:   slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: h.reg,
+	}
+	if h.bake != nil {
+		opts.BakeTime = *h.bake
 	}
 	if h.verifier != nil {
 		opts.Verifier = h.verifier

@@ -91,6 +91,9 @@ func (c *Controller) advance(ctx context.Context, f facts, d *store.Deployment) 
 	if x.Request != nil && Phase(d.Phase) != PhaseRollingBack {
 		return c.carryOut(ctx, f, d, *x.Request)
 	}
+	if !d.TrafficMoved {
+		c.watchLive(d, f.now) // a baseline for rules that compare with live
+	}
 	switch Phase(d.Phase) {
 	case PhasePending:
 		return c.begin(ctx, f, d)
@@ -301,12 +304,18 @@ func (c *Controller) shiftTo(ctx context.Context, d *store.Deployment, plan []co
 	}
 	var err error
 	if reachesFull(plan, i) {
-		err = c.transition(ctx, d, PhaseBaking,
-			fmt.Sprintf("100%% of traffic on %s (%s); baking for %s", d.Slot, d.Version, c.bakeTime),
+		reason, lb, rerr := c.bakeReason(d)
+		if rerr != nil {
+			return time.Time{}, rerr
+		}
+		err = c.transition(ctx, d, PhaseBaking, reason,
 			withData(map[string]any{"bake_seconds": c.bakeTime.Seconds()}, more),
 			func(n *store.Deployment, x *details) {
 				n.Step, n.Weight, n.TrafficMoved = min(i, len(plan)-1), 100, true
 				n.Deadline = c.clock.Now().Add(c.bakeTime)
+				if lb != nil {
+					x.LiveBefore = lb
+				}
 				keep(x)
 			})
 	} else {
