@@ -312,6 +312,9 @@ func TestManualRoute(t *testing.T) {
 	if r.Live != SlotGreen || r.Weights[SlotBlue] != 30 || r.Weights[SlotGreen] != 70 {
 		t.Errorf("route = %+v", r)
 	}
+	if stored := h.storedRoute(); r.UpdatedAt.IsZero() || !r.UpdatedAt.Equal(stored.UpdatedAt) {
+		t.Errorf("route answered updated_at %s, want the stored time %s", r.UpdatedAt, stored.UpdatedAt)
+	}
 	h.assertRoute(SlotGreen, 30, 70)
 	if _, err := h.c.Deploy(ctx, "v3", ""); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("deploy into a slot with traffic: %v, want ErrNotAllowed", err)

@@ -140,7 +140,12 @@ func (c *Controller) SetRoute(ctx context.Context, live string, weights map[stri
 	}
 	c.log.Info("route set by hand", "live", r.Live, "weights", r.Weights)
 	c.poke() // a slot that lost its traffic may be due to stop
-	return r, nil
+	// The stored route, with the time the store gave it.
+	saved, err := c.store.LoadRoute(ctx, c.app)
+	if err != nil {
+		return store.Route{}, fmt.Errorf("%s: read back: %w", op, err)
+	}
+	return saved, nil
 }
 
 // manualRoute completes a hand-made route request against the current

@@ -109,7 +109,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, "login.html", pageData{Error: "Cross-origin login refused."})
 		return
 	}
-	if !h.tokenOK(r.PostFormValue("token"), "") {
+	if !h.tokenOK(r.PostFormValue("token")) {
 		h.log.Warn("dashboard login refused: wrong admin token", "remote", r.RemoteAddr)
 		h.render(w, http.StatusUnauthorized, "login.html", pageData{Error: "Wrong admin token. Paste the content of admin_token_file (.bluegreen/admin.token)."})
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -110,7 +111,7 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		if !h.tokenOK(r.Header.Get("Authorization"), "Bearer ") {
+		if !h.bearerOK(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong admin token: send Authorization: Bearer <token from admin_token_file>"))
 			return
@@ -120,11 +121,17 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 	})
 }
 
-// tokenOK reports whether s is prefix followed by the admin token,
-// compared in constant time.
-func (h *handler) tokenOK(s, prefix string) bool {
-	got, ok := strings.CutPrefix(s, prefix)
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opts.Token)) == 1
+// bearerOK reports whether an Authorization header value carries the
+// admin token: the scheme "Bearer" in any case (RFC 9110 §11.1), one or
+// more spaces, then the token.
+func (h *handler) bearerOK(header string) bool {
+	scheme, token, ok := strings.Cut(header, " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && h.tokenOK(strings.TrimLeft(token, " "))
+}
+
+// tokenOK reports whether s is the admin token, compared in constant time.
+func (h *handler) tokenOK(s string) bool {
+	return subtle.ConstantTimeCompare([]byte(s), []byte(h.opts.Token)) == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -174,11 +181,21 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, code, err)
 }
 
-// decode reads a JSON body strictly: unknown fields are an error.
+// decode reads a JSON body strictly: one object, no unknown fields, and
+// nothing after it but white space.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object; send exactly one object")
+			if terr != nil && !isSyntax(terr) {
+				err = terr
+			}
+		}
+	}
+	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			return err
@@ -186,4 +203,10 @@ func decode(r *http.Request, v any) error {
 		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
 	}
 	return nil
+}
+
+// isSyntax reports whether err is a JSON syntax error.
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se)
 }

@@ -225,3 +225,55 @@ func TestEventsStream(t *testing.T) {
 	}
 	t.Fatalf("stream ended without the event: %v", sc.Err())
 }
+
+// A body is one JSON object: trailing data, even another valid object, is
+// refused before the backend sees anything.
+func TestDecodeRefusesTrailingData(t *testing.T) {
+	b := &fakeBackend{}
+	srv := newTestServer(t, b, false)
+	for _, body := range []string{`{"version":"v2"}{"version":"v3"}`, `{"version":"v2"} x`, `{"version":"v2"}]`, `{"version":"v2"} 1`} {
+		code, resp := call(t, srv, "POST", "/api/v1/deployments", token, body)
+		if code != 400 || !strings.Contains(resp, "after the JSON object") {
+			t.Errorf("deploy %s: %d %s, want 400 naming the data after the object", body, code, resp)
+		}
+	}
+	if len(b.deploys) != 0 {
+		t.Fatalf("backend deployed %v from refused bodies", b.deploys)
+	}
+	if code, resp := call(t, srv, "POST", "/api/v1/deployments", token, "{\"version\":\"v2\"}\n \t\n"); code != 201 {
+		t.Fatalf("deploy with trailing white space: %d %s, want 201", code, resp)
+	}
+}
+
+// The auth scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+func TestBearerSchemeAnyCase(t *testing.T) {
+	srv := newTestServer(t, &fakeBackend{}, false)
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{
+		{"Bearer " + token, 200},
+		{"bearer " + token, 200},
+		{"BEARER " + token, 200},
+		{"bEaReR  " + token, 200},
+		{"Bearer " + strings.ToUpper(token), 401},
+		{"Basic " + token, 401},
+		{"Bearer", 401},
+		{"Bearer ", 401},
+		{token, 401},
+	} {
+		req, err := http.NewRequest("GET", srv.URL+"/api/v1/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", tc.header)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("Authorization %q: %d, want %d", tc.header, res.StatusCode, tc.want)
+		}
+	}
+}
