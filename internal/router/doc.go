@@ -14,11 +14,18 @@
 //     (affinity.go); otherwise a sticky cookie naming a slot that still
 //     has weight; otherwise a weighted random pick,
 //     pinned with Set-Cookie when sticky sessions are on.
-//  3. Register the request on the slot's current drain epoch, then hand it
-//     to the slot's httputil.ReverseProxy. Its RoundTripper picks a healthy
-//     instance round-robin, retries an idempotent request once on another
-//     instance when the attempt fails before response headers, and feeds
-//     proxy errors into the instance's health.Counter (passive checks).
+//  3. Register the request on the slot's current drain epoch, read its body
+//     through a clientBody (clientbody.go), then hand it to the slot's
+//     httputil.ReverseProxy. Its RoundTripper picks a healthy instance
+//     round-robin, retries an idempotent request once on another instance
+//     when the attempt fails before response headers, and feeds the
+//     failures that are the instance's own (connection refused, reset or
+//     closed before the response head, malformed response) into its
+//     health.Counter (passive checks). A failure reading the client's body
+//     (malformed chunking, cut short, over a limit, too slow) is the
+//     client's: never retried, never a passive failure, answered
+//     400/413/408/499 by the router and counted only in
+//     bluegreen_client_errors_total (not on the meters below).
 //  4. Record requests_total{slot,code} and request_duration_seconds{slot},
 //     and count the answer on the slot's meters (requests, 5xx errors,
 //     latency to the headers in a fine histogram; atomic adds, no lock):

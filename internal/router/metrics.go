@@ -15,6 +15,9 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	weight    *prometheus.GaugeVec
 	backendUp *prometheus.GaugeVec
+	// clientErrors counts requests whose body the client broke
+	// (clientbody.go).
+	clientErrors *prometheus.CounterVec
 	// sessionsLost is registered only with Options.MCPSessions.
 	sessionsLost *prometheus.CounterVec
 }
@@ -38,8 +41,12 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 			Name: "bluegreen_backend_up",
 			Help: "1 when the instance is in rotation, 0 when health checks took it out.",
 		}, []string{"slot", "backend"}),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bluegreen_client_errors_total",
+			Help: "Requests the router answered itself because it could not read the client's body (bad_body 400, body_too_large 413, timeout 408, client_closed 499); not in bluegreen_requests_total, not failures of an instance.",
+		}, []string{"slot", "reason"}),
 	}
-	collectors := []prometheus.Collector{m.requests, m.duration, m.weight, m.backendUp}
+	collectors := []prometheus.Collector{m.requests, m.duration, m.weight, m.backendUp, m.clientErrors}
 	collectors = append(collectors, streamCollectors(r)...)
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
@@ -90,12 +97,18 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 
 // forSlot returns the per-slot metric cache.
 func (m *metrics) forSlot(slot Slot) slotMetrics {
-	return slotMetrics{
-		slot:     string(slot),
-		requests: m.requests,
-		codes:    new([600]atomic.Pointer[prometheus.Counter]),
-		duration: m.duration.WithLabelValues(string(slot)),
+	sm := slotMetrics{
+		slot:         string(slot),
+		requests:     m.requests,
+		codes:        new([600]atomic.Pointer[prometheus.Counter]),
+		duration:     m.duration.WithLabelValues(string(slot)),
+		clientErrors: make(map[clientReason]prometheus.Counter),
 	}
+	// Every series exists from the start, so a rate works from zero.
+	for _, reason := range clientReasons() {
+		sm.clientErrors[reason] = m.clientErrors.WithLabelValues(string(slot), string(reason))
+	}
+	return sm
 }
 
 func (m *metrics) setWeights(t *compiledTable) {
@@ -115,6 +128,16 @@ type slotMetrics struct {
 	requests *prometheus.CounterVec
 	codes    *[600]atomic.Pointer[prometheus.Counter]
 	duration prometheus.Observer
+	// clientErrors is read-only once built.
+	clientErrors map[clientReason]prometheus.Counter
+}
+
+// clientError returns the client_errors_total counter for reason.
+func (m *slotMetrics) clientError(reason clientReason) prometheus.Counter {
+	if c, ok := m.clientErrors[reason]; ok {
+		return c
+	}
+	return m.clientErrors[reasonBadBody]
 }
 
 // code returns the requests_total counter for status code c.

@@ -119,6 +119,11 @@ type requestInfo struct {
 	reg    *epochReq
 	cancel context.CancelCauseFunc
 	ws     *wsConn
+	// body reads the client's request body (when it has one) and keeps
+	// the first error doing so (clientbody.go); clientFault is set once
+	// the router answered that error itself (clientError).
+	body        clientBody
+	clientFault bool
 }
 
 // infoKey is the context key of *requestInfo.
@@ -157,30 +162,49 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 	ctx, cancel := context.WithCancelCause(req.Context())
 	reg := ep.register(cancel)
 	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, backend: b, kind: k, ep: ep, reg: reg, cancel: cancel}
-	if isWebSocketUpgrade(req) {
-		w = r.newWebSocket(w, s, ri)
-	}
-	start := ri.start
-	out := req.WithContext(ri)
-	if r.readsMCP(k) {
-		ri.call, out.Body = readMCPRequest(req)
-	}
-	if k != kindPreview && len(r.filters) > 0 {
-		ri.match = r.matchFilters(req.URL.Path, ri.call)
-	}
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
 		ep.unregister(reg)
 		cancel(nil)
-		s.metrics.duration.Observe(time.Since(start).Seconds())
+		if !ri.clientFault {
+			s.metrics.duration.Observe(time.Since(ri.start).Seconds())
+		}
 		s.inflight.Add(-1)
 	}()
+	if isWebSocketUpgrade(req) {
+		w = r.newWebSocket(w, s, ri)
+	}
+	out, ok := r.outbound(w, req, s, ri)
+	if !ok {
+		return
+	}
 	if b != nil {
 		s.pinnedProxy.ServeHTTP(w, out)
 		return
 	}
 	s.proxy.ServeHTTP(w, out)
+}
+
+// outbound returns req as the slot's proxy takes it: with ri as its
+// context, its body read through ri.body, and the MCP call and filter bits
+// of ri set. When the MCP read ahead found the client's body broken it
+// answers the client error itself (no instance is involved) and returns
+// false.
+func (r *Router) outbound(w http.ResponseWriter, req *http.Request, s *slotState, ri *requestInfo) (*http.Request, bool) {
+	out := req.WithContext(ri)
+	wrapBody(out, ri)
+	if r.readsMCP(ri.kind) {
+		ri.call, out.Body = readMCPRequest(out)
+		if err := ri.body.failed(); err != nil {
+			r.clientError(w, out, s, err)
+			return nil, false
+		}
+	}
+	if ri.kind != kindPreview && len(r.filters) > 0 {
+		ri.match = r.matchFilters(req.URL.Path, ri.call)
+	}
+	return out, true
 }
 
 // rewrite prepares the outbound request; the slot's transport fills in the
@@ -245,6 +269,11 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 		case errors.As(err, &nh):
 			code, kind, msg = http.StatusServiceUnavailable, "no-healthy-instance", nh.Error()
 			r.log.Debug("no healthy instance", keySlot, s.slot, "healthy", nh.healthy, "total", nh.total)
+		case bodyError(infoOf(req.Context())) != nil:
+			// The client broke its body while it was sent to the
+			// instance: its fault, counted apart (clientbody.go).
+			r.clientError(w, req, s, bodyError(infoOf(req.Context())))
+			return
 		case cancelledByRouter(req.Context()):
 			cause := context.Cause(req.Context())
 			code, kind, msg = http.StatusServiceUnavailable, "cancelled", "bluegreen: request cancelled: "+cause.Error()

@@ -40,12 +40,9 @@ func (r *Router) serveSynthetic(w http.ResponseWriter, req *http.Request, i int)
 		_, b, _ = r.pinned(req, i)
 	}
 	ri := &requestInfo{Context: req.Context(), start: time.Now(), backend: b, kind: kindSynthetic}
-	out := req.WithContext(ri)
-	if r.readsMCP(kindSynthetic) {
-		ri.call, out.Body = readMCPRequest(req)
-	}
-	if len(r.filters) > 0 {
-		ri.match = r.matchFilters(req.URL.Path, ri.call)
+	out, ok := r.outbound(w, req, s, ri)
+	if !ok {
+		return
 	}
 	if b != nil {
 		s.pinnedProxy.ServeHTTP(w, out)

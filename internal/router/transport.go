@@ -62,7 +62,7 @@ func (t *slotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, p.noHealthy()
 	}
 	resp, err := t.attempt(req, b)
-	if err == nil || !retryable(req) {
+	if err == nil || !retryable(req) || clientFault(req) {
 		return resp, err
 	}
 	next := p.pickOther(b)
@@ -84,14 +84,15 @@ func (t *slotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // attempt sends req to b, counting it in flight until the response body is
-// closed and feeding the outcome to b's passive health counter.
+// closed and feeding the outcome to b's passive health counter: a failure
+// counts against b only when it is b's (not clientFault).
 func (t *slotTransport) attempt(req *http.Request, b *backend) (*http.Response, error) {
 	req.URL.Host = b.addr
 	b.inflight.Add(1)
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		b.inflight.Add(-1)
-		if req.Context().Err() == nil {
+		if !clientFault(req) {
 			t.r.observe(b, sourcePassive, false, err)
 		}
 		return nil, err
@@ -105,6 +106,14 @@ func (t *slotTransport) attempt(req *http.Request, b *backend) (*http.Response, 
 		resp.Body = &backendBody{ReadCloser: resp.Body, b: b, ctx: req.Context()}
 	}
 	return resp, nil
+}
+
+// clientFault reports whether a failed round trip of req is not the
+// instance's doing: the client broke the body being sent (clientBody), or
+// its context ended (the client left, or the router cancelled it).
+func clientFault(req *http.Request) bool {
+	ctx := req.Context()
+	return ctx.Err() != nil || bodyError(infoOf(ctx)) != nil
 }
 
 // retryable reports whether a failed attempt of req may be sent again: it
