@@ -145,7 +145,7 @@ func TestAnalysisWithoutTrafficPauses(t *testing.T) {
 		return st.Active != nil && st.Active.Phase == "paused"
 	})
 	st := a.status()
-	want := "only 0 requests on " + st.Active.Slot + " in 2s, need 20"
+	want := "only 0 requests on " + string(st.Active.Slot) + " in 2s, need 20"
 	if !strings.Contains(st.Active.Reason, "analysis inconclusive: "+want) {
 		t.Errorf("paused with %q, want the reason %q", st.Active.Reason, want)
 	}

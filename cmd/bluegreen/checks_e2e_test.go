@@ -106,7 +106,7 @@ func TestChecksGuardTheRelease(t *testing.T) {
 		if !strings.Contains(report, tc.want) {
 			t.Errorf("%s: the report lacks %q:\n%s", tc.version, tc.want, report)
 		}
-		if l.failed.Load() > 0 || len(l.slots) != 1 || l.slots[live] == 0 {
+		if l.failed.Load() > 0 || len(l.slots) != 1 || l.slots[string(live)] == 0 {
 			t.Errorf("%s: production traffic reached %v (failed %d); want only the live slot %s", tc.version, l.slots, l.failed.Load(), live)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net"
 	"net/http"
@@ -35,27 +36,27 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErr("unexpected argument %q", pos[0])
 	}
-	slot := config.CheckSlot(*slotFlag)
-	switch slot {
+	sl := config.CheckSlot(*slotFlag)
+	switch sl {
 	case config.SlotIdle, config.SlotLive:
 	case config.SlotBoth:
 		return usageErr("--slot both: want idle or live (checks with slot: both run in either)")
 	default:
-		return usageErr("--slot %s: want idle or live", slot)
+		return usageErr("--slot %s: want idle or live", sl)
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 
-	checks := verify.Select(cfg.Checks, slot)
+	checks := verify.Select(cfg.Checks, sl)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	production := "http://" + dialable(cfg.Listen)
 	opts := verify.Options{
 		Dir:          cfg.Dir,
-		ArtifactsDir: filepath.Join(cfg.Path(".bluegreen"), "artifacts", "check-"+string(slot)),
+		ArtifactsDir: filepath.Join(cfg.Path(".bluegreen"), "artifacts", "check-"+string(sl)),
 	}
-	switch slot {
+	switch sl {
 	case config.SlotIdle:
 		opts.LiveURL = production
 		if cfg.PreviewListen != "" {
@@ -72,7 +73,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	case config.SlotLive, config.SlotBoth:
 		opts.BaseURL = production
 	}
-	opts.Slot, opts.Version = slotNames(ctx, cfg, slot)
+	opts.Slot, opts.Version = slotNames(ctx, cfg, sl)
 
 	rep := verify.NewRunner(checks, client, nil).Run(ctx, opts, *only)
 	if *asJSON {
@@ -82,7 +83,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	} else {
-		renderReport(e.stdout, rep, slot, opts.BaseURL)
+		renderReport(e.stdout, rep, sl, opts.BaseURL)
 	}
 	if !rep.Passed {
 		n := 0
@@ -97,10 +98,10 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 }
 
 // renderReport is the human form of a check report.
-func renderReport(w io.Writer, rep verify.Report, slot config.CheckSlot, base string) {
-	what := string(slot) + " slot"
+func renderReport(w io.Writer, rep verify.Report, sl config.CheckSlot, base string) {
+	what := string(sl) + " slot"
 	if rep.Slot != "" {
-		what += " (" + rep.Slot
+		what += " (" + string(rep.Slot)
 		if rep.Version != "" {
 			what += ", " + rep.Version
 		}
@@ -108,7 +109,7 @@ func renderReport(w io.Writer, rep verify.Report, slot config.CheckSlot, base st
 	}
 	fmt.Fprintf(w, "checks on the %s through %s\n", what, base)
 	if len(rep.Results) == 0 {
-		fmt.Fprintf(w, "no checks run against the %s slot\n", slot)
+		fmt.Fprintf(w, "no checks run against the %s slot\n", sl)
 		return
 	}
 	width := 4
@@ -144,7 +145,7 @@ func renderReport(w io.Writer, rep verify.Report, slot config.CheckSlot, base st
 // release it runs, for the report and a command's BLUEGREEN_SLOT and
 // BLUEGREEN_VERSION. Without a token or an answer the names stay empty:
 // the checks run all the same.
-func slotNames(ctx context.Context, cfg *config.Config, slot config.CheckSlot) (name, version string) {
+func slotNames(ctx context.Context, cfg *config.Config, sl config.CheckSlot) (name slot.Slot, version string) {
 	if _, err := os.Stat(cfg.AdminTokenPath()); err != nil {
 		return "", ""
 	}
@@ -158,7 +159,7 @@ func slotNames(ctx context.Context, cfg *config.Config, slot config.CheckSlot) (
 		return "", ""
 	}
 	for _, s := range st.Slots {
-		if s.Live == (slot == config.SlotLive) {
+		if s.Live == (sl == config.SlotLive) {
 			return s.Slot, s.Version
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -208,8 +209,8 @@ func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) 
 	if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
 		return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
 	}
-	return server.RunningReleases(st, func(slot, version string) (time.Time, error) {
-		at, err := promotedAt(ctx, c, slot, version)
+	return server.RunningReleases(st, func(sl slot.Slot, version string) (time.Time, error) {
+		at, err := promotedAt(ctx, c, sl, version)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
 		}
@@ -221,12 +222,12 @@ func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) 
 // first baking event of the newest deployment that took it there, or the
 // end of that deployment when it had no baking (a warm rollback). Zero
 // when no such deployment is in the history.
-func promotedAt(ctx context.Context, c *client, slot, version string) (time.Time, error) {
+func promotedAt(ctx context.Context, c *client, sl slot.Slot, version string) (time.Time, error) {
 	var ds []store.Deployment
 	if err := c.do(ctx, "GET", "/api/v1/deployments?limit=50", nil, &ds); err != nil {
 		return time.Time{}, err
 	}
-	return deploy.PromotedAt(ds, slot, version, func(id int64) ([]store.Event, error) {
+	return deploy.PromotedAt(ds, sl, version, func(id int64) ([]store.Event, error) {
 		var v struct {
 			Events []store.Event `json:"events"`
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strconv"
 	"strings"
 
@@ -17,13 +18,13 @@ func cmdRoute(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	req := web.RouteRequest{Live: *live}
+	req := web.RouteRequest{Live: slot.Slot(*live)}
 	if *weight != "" {
-		slot, pct, err := parseWeight(*weight)
+		sl, pct, err := parseWeight(*weight)
 		if err != nil {
 			return usageErr("--weight %q: %v", *weight, err)
 		}
-		req.Weights = map[string]int{slot: pct}
+		req.Weights = map[slot.Slot]int{sl: pct}
 	}
 	if req.Live == "" && req.Weights == nil {
 		return usageErr("give --live SLOT or --weight SLOT=N%%")
@@ -44,18 +45,18 @@ func cmdRoute(ctx context.Context, e *env, args []string) error {
 }
 
 // parseWeight parses "green=30%" (the % is optional).
-func parseWeight(s string) (string, int, error) {
-	slot, val, ok := strings.Cut(s, "=")
+func parseWeight(s string) (slot.Slot, int, error) {
+	name, val, ok := strings.Cut(s, "=")
 	if !ok {
 		return "", 0, fmt.Errorf("want SLOT=PERCENT, such as green=30%%")
 	}
-	slot = strings.TrimSpace(slot)
-	if slot != "blue" && slot != "green" {
-		return "", 0, fmt.Errorf("slot must be blue or green, got %q", slot)
+	sl, err := slot.Parse(strings.TrimSpace(name))
+	if err != nil {
+		return "", 0, fmt.Errorf("slot must be blue or green, got %q", strings.TrimSpace(name))
 	}
 	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(val), "%"))
 	if err != nil || n < 0 || n > 100 {
 		return "", 0, fmt.Errorf("percent must be a whole number from 0 to 100, got %q", val)
 	}
-	return slot, n, nil
+	return sl, n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net/http"
 	"strings"
@@ -179,9 +180,9 @@ func splitBar(st server.Status, color bool) string {
 	if green > 0 && nb == width {
 		nb = width - 1
 	}
-	version := func(slot string) string {
+	version := func(sl slot.Slot) string {
 		for _, s := range st.Slots {
-			if s.Slot == slot && s.Version != "" {
+			if s.Slot == sl && s.Version != "" {
 				return " " + s.Version
 			}
 		}

@@ -142,7 +142,7 @@ func TestRollbackWarmIsOneRequest(t *testing.T) {
 	if newSlot == "blue" {
 		oldSlot = "green"
 	}
-	if got := slotOf(t, a.prod); got != newSlot {
+	if got := slotOf(t, a.prod); got != string(newSlot) {
 		t.Fatalf("before the rollback a request went to %s, want %s", got, newSlot)
 	}
 	if out, errOut, code := a.cli("rollback"); code != 0 {

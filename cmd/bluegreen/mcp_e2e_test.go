@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net/http"
 	"os"
@@ -238,7 +239,7 @@ func TestMCPSessionsSurviveServeRestart(t *testing.T) {
 func TestStatusShowsMCPSessions(t *testing.T) {
 	now := time.Date(2030, 1, 1, 10, 0, 0, 0, time.Local)
 	st := server.Status{
-		Status: deploy.Status{App: "clinic", Route: deploy.RouteStatus{Live: "green", Weights: map[string]int{"green": 100}},
+		Status: deploy.Status{App: "clinic", Route: deploy.RouteStatus{Live: "green", Weights: map[slot.Slot]int{"green": 100}},
 			Slots: []deploy.SlotStatus{
 				{Slot: "blue", Version: "v1", State: "running", StopAt: now.Add(30 * time.Minute)},
 				{Slot: "green", Version: "v2", State: "running", Live: true, Weight: 100},

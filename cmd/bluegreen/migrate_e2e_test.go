@@ -251,7 +251,7 @@ func splitAddressScenario(t *testing.T, dialect string) {
 	a.migrate(1, "contract", "0002_split_address")
 	waitFor(t, 90*time.Second, "v1 to be scaled down", func() bool {
 		for _, s := range a.status().Slots {
-			if s.Slot == v1Slot {
+			if string(s.Slot) == v1Slot {
 				return s.State == "stopped"
 			}
 		}
@@ -327,7 +327,7 @@ func (a *custApp) migrate(want int, args ...string) string {
 
 func (a *custApp) liveSlot() string {
 	a.t.Helper()
-	return a.status().Route.Live
+	return string(a.status().Route.Live)
 }
 
 // send makes a request to addr and retries, up to a bound, until the

@@ -28,7 +28,7 @@ func renderVerdict(v analysis.Verdict) string {
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	synth := v.Synthetic != nil
-	head := []string{"RULE", "NEW " + v.NewSlot, "LIVE " + v.LiveSlot, "THRESHOLD", "SAMPLES NEW/LIVE", "RESULT"}
+	head := []string{"RULE", "NEW " + string(v.NewSlot), "LIVE " + string(v.LiveSlot), "THRESHOLD", "SAMPLES NEW/LIVE", "RESULT"}
 	if synth {
 		head = append(head[:1], append([]string{"TRAFFIC"}, head[1:]...)...)
 	}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"math"
 	"strconv"
 	"strings"
@@ -29,8 +30,8 @@ type Input struct {
 	Window      time.Duration
 	MinRequests int
 	Rules       []config.Rule
-	NewSlot     string
-	LiveSlot    string
+	NewSlot     slot.Slot
+	LiveSlot    slot.Slot
 	// New and Live are the users' requests on each slot over the window.
 	New  Counts
 	Live Counts

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 )
 
@@ -10,9 +11,9 @@ import (
 type Window struct {
 	App          string
 	DeploymentID int64
-	NewSlot      string
+	NewSlot      slot.Slot
 	NewVersion   string
-	LiveSlot     string
+	LiveSlot     slot.Slot
 	LiveVersion  string
 	Length       time.Duration
 }

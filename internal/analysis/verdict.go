@@ -1,6 +1,9 @@
 package analysis
 
-import "github.com/bluegreen-dev/bluegreen/internal/config"
+import (
+	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
+)
 
 // Result is the outcome of a rule or of a whole analysis window.
 type Result string
@@ -23,12 +26,12 @@ type Verdict struct {
 	DecidedBy string `json:"decided_by,omitempty"`
 	// DecidedOn, with synthetic traffic, says whose requests a failed rule
 	// failed on: "user" or "synthetic".
-	DecidedOn     string  `json:"decided_on,omitempty"`
-	WindowSeconds float64 `json:"window_seconds"`
-	MinRequests   int     `json:"min_requests"`
-	NewSlot       string  `json:"new_slot"`
-	LiveSlot      string  `json:"live_slot"`
-	New           Summary `json:"new"`
+	DecidedOn     string    `json:"decided_on,omitempty"`
+	WindowSeconds float64   `json:"window_seconds"`
+	MinRequests   int       `json:"min_requests"`
+	NewSlot       slot.Slot `json:"new_slot"`
+	LiveSlot      slot.Slot `json:"live_slot"`
+	New           Summary   `json:"new"`
 	// Live is the live slot over the same window; when it got no traffic
 	// (baking), the last window in which it did (LiveFrom "baseline").
 	Live     *Summary     `json:"live,omitempty"`

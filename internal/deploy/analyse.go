@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
@@ -15,7 +16,7 @@ import (
 // started: users' requests and synthetic ones apart, in all and per rule
 // filter (the router implements it through an adapter).
 type Meter interface {
-	Measure(slot string) analysis.Measurement
+	Measure(s slot.Slot) analysis.Measurement
 }
 
 // Synthetic sends analysis.synthetic's requests to the slots of a
@@ -23,7 +24,7 @@ type Meter interface {
 type Synthetic interface {
 	// Target sends synthetic traffic to slots from now on; none stops it.
 	// It does not block.
-	Target(slots ...string)
+	Target(slots ...slot.Slot)
 }
 
 // Providers asks external systems (Prometheus queries, webhooks) about an
@@ -86,7 +87,7 @@ func passed(d *store.Deployment, x details) bool {
 // took d out of its phase (rolling_back, paused).
 func (c *Controller) analyse(ctx context.Context, f facts, d *store.Deployment, x details) (next time.Time, moved bool, err error) {
 	a := c.analysis
-	newSlot, liveSlot := d.Slot, other(d.Slot)
+	newSlot, liveSlot := d.Slot, d.Slot.Other()
 	w := c.win.Load()
 	if w == nil || w.id != d.ID || w.phase != Phase(d.Phase) || w.step != d.Step {
 		w = c.startWindow(d, f.now)
@@ -236,7 +237,7 @@ func (c *Controller) aimSynthetic(d *store.Deployment) {
 	if d != nil && d.Active {
 		if p := Phase(d.Phase); p == PhaseShifting || p == PhaseBaking {
 			if x, err := readDetails(*d); err == nil && c.analysing(d, x) {
-				c.synthetic.Target(d.Slot, other(d.Slot))
+				c.synthetic.Target(d.Slot, d.Slot.Other())
 				return
 			}
 		}
@@ -248,7 +249,7 @@ func (c *Controller) aimSynthetic(d *store.Deployment) {
 func (c *Controller) startWindow(d *store.Deployment, now time.Time) *window {
 	w := &window{
 		id: d.ID, phase: Phase(d.Phase), step: d.Step, start: now, end: now.Add(c.analysis.Interval.D()),
-		new: c.meter.Measure(d.Slot), live: c.meter.Measure(other(d.Slot)),
+		new: c.meter.Measure(d.Slot), live: c.meter.Measure(d.Slot.Other()),
 	}
 	c.win.Store(w)
 	return w

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"sync"
 	"testing"
@@ -41,8 +42,8 @@ func providerHarness(t *testing.T, on config.OnInconclusive, p *fakeProviders) *
 		h.meter, h.analysis, h.providers = m, analysisConfig(on), p
 	})
 	h.seed(false)
-	m.set(SlotBlue, traffic{latencyMs: 2})
-	m.set(SlotGreen, traffic{latencyMs: 2})
+	m.set(slot.Blue, traffic{latencyMs: 2})
+	m.set(slot.Green, traffic{latencyMs: 2})
 	return h
 }
 
@@ -63,14 +64,14 @@ func TestAnalysisProviderFailRollsBack(t *testing.T) {
 	if want := "analysis failed: provider business: checkout conversion down 12%"; !strings.HasPrefix(back.Reason, want) {
 		t.Errorf("reason = %q, want %q…", back.Reason, want)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
+	h.assertRoute(slot.Blue, 100, 0)
 	ws := p.asked()
 	if len(ws) == 0 {
 		t.Fatal("providers never asked")
 	}
 	w := ws[0]
-	if w.App != "shop" || w.DeploymentID != d.ID || w.NewSlot != SlotGreen || w.NewVersion != "v2" ||
-		w.LiveSlot != SlotBlue || w.LiveVersion != "v1" || w.Length != testInterval {
+	if w.App != "shop" || w.DeploymentID != d.ID || w.NewSlot != slot.Green || w.NewVersion != "v2" ||
+		w.LiveSlot != slot.Blue || w.LiveVersion != "v1" || w.Length != testInterval {
 		t.Errorf("window asked = %+v", w)
 	}
 }
@@ -88,7 +89,7 @@ func TestAnalysisProviderInconclusivePauses(t *testing.T) {
 	if v := verdictIn(t, ev); v.Result != analysis.Inconclusive || v.DecidedBy != "provider business" {
 		t.Errorf("verdict = %+v", v)
 	}
-	h.assertRoute(SlotBlue, 50, 50)
+	h.assertRoute(slot.Blue, 50, 50)
 }
 
 // Passing providers let a healthy release through.

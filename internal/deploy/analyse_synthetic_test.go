@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +24,8 @@ func syntheticHarness(t *testing.T, synRps float64, green traffic) (*harness, *f
 		h.meter, h.analysis, h.synthetic = m, analysisConfig(config.InconclusivePause), syn
 	})
 	h.seed(false)
-	m.set(SlotBlue, traffic{latencyMs: 2})
-	m.set(SlotGreen, green)
+	m.set(slot.Blue, traffic{latencyMs: 2})
+	m.set(slot.Green, green)
 	return h, m, syn
 }
 
@@ -70,7 +71,7 @@ func TestAnalysisSyntheticTraffic(t *testing.T) {
 		if want := "on synthetic requests (0 user and 150 synthetic requests on green): error_rate on green is 20%"; !strings.Contains(back.Reason, want) {
 			t.Errorf("reason %q lacks %q", back.Reason, want)
 		}
-		if syn.targeted(SlotGreen) || syn.targeted(SlotBlue) {
+		if syn.targeted(slot.Green) || syn.targeted(slot.Blue) {
 			t.Error("synthetic traffic still aimed after the rollback")
 		}
 	})
@@ -83,7 +84,7 @@ func TestAnalysisSyntheticTraffic(t *testing.T) {
 		if want := "analysis inconclusive: only 0 user and 30 synthetic requests on green in 30s, need 50 of either"; !strings.HasPrefix(ev.Reason, want) {
 			t.Errorf("reason %q, want %q", ev.Reason, want)
 		}
-		if syn.targeted(SlotGreen) {
+		if syn.targeted(slot.Green) {
 			t.Error("synthetic traffic still aimed while paused")
 		}
 	})

@@ -3,6 +3,7 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"math"
 	"slices"
 	"strings"
@@ -31,11 +32,11 @@ type fakeMeter struct {
 	router func() *fakeRouter
 	rps    float64
 	last   time.Time
-	loads  map[string]traffic
-	user   map[string]*fakeCounts
+	loads  map[slot.Slot]traffic
+	user   map[slot.Slot]*fakeCounts
 	syn    *fakeSynthetic
 	synRps float64
-	synth  map[string]*fakeCounts
+	synth  map[slot.Slot]*fakeCounts
 }
 
 // fakeCounts are one slot's counts of one kind of traffic.
@@ -68,29 +69,33 @@ func (c *fakeCounts) counts() analysis.Counts {
 // fakeSynthetic records where the controller aims synthetic traffic.
 type fakeSynthetic struct {
 	mu      sync.Mutex
-	targets []string
+	targets []slot.Slot
 	aims    []string // every distinct aim, in order ("green,blue", "")
 }
 
-func (f *fakeSynthetic) Target(slots ...string) {
+func (f *fakeSynthetic) Target(slots ...slot.Slot) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	aim := strings.Join(slots, ",")
+	names := make([]string, len(slots))
+	for i, s := range slots {
+		names[i] = string(s)
+	}
+	aim := strings.Join(names, ",")
 	if len(f.aims) == 0 || f.aims[len(f.aims)-1] != aim {
 		f.aims = append(f.aims, aim)
 	}
 	f.targets = slots
 }
 
-func (f *fakeSynthetic) targeted(slot string) bool {
+func (f *fakeSynthetic) targeted(sl slot.Slot) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Contains(f.targets, slot)
+	return slices.Contains(f.targets, sl)
 }
 
 func newFakeMeter(clock *fakeClock, router func() *fakeRouter, rps float64) *fakeMeter {
-	return &fakeMeter{clock: clock, router: router, rps: rps, last: clock.Now(), loads: map[string]traffic{},
-		user: map[string]*fakeCounts{}, synth: map[string]*fakeCounts{}}
+	return &fakeMeter{clock: clock, router: router, rps: rps, last: clock.Now(), loads: map[slot.Slot]traffic{},
+		user: map[slot.Slot]*fakeCounts{}, synth: map[slot.Slot]*fakeCounts{}}
 }
 
 var meterBounds = func() []float64 {
@@ -102,11 +107,11 @@ var meterBounds = func() []float64 {
 }()
 
 // set says how slot's release answers from now on.
-func (m *fakeMeter) set(slot string, load traffic) {
+func (m *fakeMeter) set(sl slot.Slot, load traffic) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advanceLocked()
-	m.loads[slot] = load
+	m.loads[sl] = load
 }
 
 // advanceLocked counts the requests since the last call under the route
@@ -119,36 +124,36 @@ func (m *fakeMeter) advanceLocked() {
 		return
 	}
 	live, weights := m.router().Route()
-	for _, slot := range []string{SlotBlue, SlotGreen} {
-		load, ok := m.loads[slot]
+	for _, sl := range slot.All() {
+		load, ok := m.loads[sl]
 		if !ok {
 			continue
 		}
-		if m.syn != nil && m.syn.targeted(slot) {
-			countOn(m.synth, slot).add(m.synRps*secs, load)
+		if m.syn != nil && m.syn.targeted(sl) {
+			countOn(m.synth, sl).add(m.synRps*secs, load)
 		}
-		w, ok := weights[slot]
-		if !ok && slot == live && len(weights) == 0 {
+		w, ok := weights[sl]
+		if !ok && sl == live && len(weights) == 0 {
 			w = 100
 		}
 		if n := m.rps * float64(w) / 100 * secs; n > 0 {
-			countOn(m.user, slot).add(n, load)
+			countOn(m.user, sl).add(n, load)
 		}
 	}
 }
 
-func countOn(m map[string]*fakeCounts, slot string) *fakeCounts {
-	if m[slot] == nil {
-		m[slot] = &fakeCounts{}
+func countOn(m map[slot.Slot]*fakeCounts, sl slot.Slot) *fakeCounts {
+	if m[sl] == nil {
+		m[sl] = &fakeCounts{}
 	}
-	return m[slot]
+	return m[sl]
 }
 
-func (m *fakeMeter) Measure(slot string) analysis.Measurement {
+func (m *fakeMeter) Measure(sl slot.Slot) analysis.Measurement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advanceLocked()
-	return analysis.Measurement{User: m.user[slot].counts(), Synthetic: m.synth[slot].counts()}
+	return analysis.Measurement{User: m.user[sl].counts(), Synthetic: m.synth[sl].counts()}
 }
 
 const testInterval = 30 * time.Second
@@ -173,8 +178,8 @@ func analysedHarness(t *testing.T, on config.OnInconclusive, rps float64, green 
 		h.meter, h.analysis = m, analysisConfig(on)
 	})
 	h.seed(false)
-	m.set(SlotBlue, traffic{latencyMs: 2})
-	m.set(SlotGreen, green)
+	m.set(slot.Blue, traffic{latencyMs: 2})
+	m.set(slot.Green, green)
 	return h, m
 }
 
@@ -228,8 +233,8 @@ func TestAnalysisFailureRollsBack(t *testing.T) {
 			if !strings.HasPrefix(back.Reason, "analysis failed: "+tc.decidedBy) {
 				t.Errorf("reason = %q", back.Reason)
 			}
-			h.assertRoute(SlotBlue, 100, 0)
-			if got := h.rt.runs(SlotGreen); got != "" {
+			h.assertRoute(slot.Blue, 100, 0)
+			if got := h.rt.runs(slot.Green); got != "" {
 				t.Errorf("green still runs %q after the rollback", got)
 			}
 			st, err := h.c.Status(h.ctx())
@@ -259,7 +264,7 @@ func TestAnalysisHealthyIsPromoted(t *testing.T) {
 	if v := verdictIn(t, lastEvent(t, evs, PhaseSucceeded)); v.LiveFrom != "baseline" {
 		t.Errorf("bake verdict compared with %q, want the baseline", v.LiveFrom)
 	}
-	h.assertRoute(SlotGreen, 0, 100)
+	h.assertRoute(slot.Green, 0, 100)
 }
 
 // No traffic is never a pass: the deployment pauses with the reason.
@@ -274,7 +279,7 @@ func TestAnalysisNoTrafficPauses(t *testing.T) {
 	if v := verdictIn(t, ev); v.Result != analysis.Inconclusive || v.DecidedBy != "min_requests" || v.New.Requests != 0 {
 		t.Errorf("verdict = %+v", v)
 	}
-	h.assertRoute(SlotBlue, 50, 50) // traffic stays where it was
+	h.assertRoute(slot.Blue, 50, 50) // traffic stays where it was
 	st, err := h.c.Status(h.ctx())
 	if err != nil {
 		t.Fatal(err)
@@ -349,8 +354,8 @@ func TestAnalysisFailureLimits(t *testing.T) {
 				h.analysis.FailureLimit, h.analysis.ConsecutiveFailures = tc.limit, tc.cons
 			})
 			h.seed(false)
-			m.set(SlotBlue, traffic{latencyMs: 2})
-			m.set(SlotGreen, bad)
+			m.set(slot.Blue, traffic{latencyMs: 2})
+			m.set(slot.Green, bad)
 			d := h.finish(h.deploy("v2", "linear 50% every 1m").ID)
 			if Phase(d.Phase) != PhaseRolledBack {
 				t.Fatalf("deployment = %s (%s), want rolled_back", d.Phase, d.Reason)
@@ -373,14 +378,14 @@ func TestAnalysisFailureLimits(t *testing.T) {
 			h.analysis.FailureLimit = 1
 		})
 		h.seed(false)
-		m.set(SlotBlue, traffic{latencyMs: 2})
-		m.set(SlotGreen, bad)
+		m.set(slot.Blue, traffic{latencyMs: 2})
+		m.set(slot.Green, bad)
 		id := h.deploy("v2", "linear 50% every 1m").ID
 		h.driveTo(id, "one failed window", func(d store.Deployment) bool {
 			x, err := readDetails(d)
 			return err == nil && x.Analysis != nil && x.Analysis.Failures == 1
 		})
-		m.set(SlotGreen, traffic{latencyMs: 2})
+		m.set(slot.Green, traffic{latencyMs: 2})
 		d := h.finish(id)
 		if Phase(d.Phase) != PhaseSucceeded {
 			t.Fatalf("deployment = %s (%s), want succeeded", d.Phase, d.Reason)

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
@@ -20,8 +21,8 @@ import (
 // liveBefore is the live slot's traffic before the switch, kept in the
 // deployment's details as the baseline of its first baking window.
 type liveBefore struct {
-	Slot    string  `json:"slot"`
-	Seconds float64 `json:"seconds"`
+	Slot    slot.Slot `json:"slot"`
+	Seconds float64   `json:"seconds"`
 	// Summary is nil when the live slot had fewer than min_requests
 	// (Requests says how many).
 	Summary  *analysis.Summary           `json:"summary,omitempty"`
@@ -39,7 +40,7 @@ func (c *Controller) watchLive(d *store.Deployment, now time.Time) {
 	if w := c.pre.Load(); w != nil && w.id == d.ID {
 		return
 	}
-	c.pre.Store(&window{id: d.ID, phase: Phase(d.Phase), start: now, live: c.meter.Measure(other(d.Slot))})
+	c.pre.Store(&window{id: d.ID, phase: Phase(d.Phase), start: now, live: c.meter.Measure(d.Slot.Other())})
 }
 
 // liveBeforeSwitch measures the live slot of d from watchLive to now; ok
@@ -53,7 +54,7 @@ func (c *Controller) liveBeforeSwitch(d *store.Deployment, now time.Time) (*live
 	if length <= 0 {
 		return nil, false
 	}
-	live := other(d.Slot)
+	live := d.Slot.Other()
 	m := c.meter.Measure(live).Sub(w.live)
 	lb := &liveBefore{Slot: live, Seconds: length.Seconds(), Requests: m.User.Requests}
 	min := uint64(c.analysis.MinRequests)

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,8 @@ func bakeZeroHarness(t *testing.T, rps float64) (*harness, *fakeMeter) {
 		v.clock, v.took = h.clock, 20*time.Second
 	})
 	h.seed(false)
-	m.set(SlotBlue, traffic{latencyMs: 2})
-	m.set(SlotGreen, traffic{latencyMs: 2})
+	m.set(slot.Blue, traffic{latencyMs: 2})
+	m.set(slot.Green, traffic{latencyMs: 2})
 	return h, m
 }
 

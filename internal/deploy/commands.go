@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"time"
 
@@ -68,8 +69,8 @@ func (c *Controller) Deploy(ctx context.Context, version, strategy string) (stor
 		Phase: string(PhasePending), Active: true,
 	}
 	var reason string
-	if live := route.Live; routed && validSlot(live) && slots[live].State == slotRunning && slots[live].Version != "" {
-		d.Slot, d.FromVersion = other(live), slots[live].Version
+	if live := route.Live; routed && live.Valid() && slots[live].State == slot.Running && slots[live].Version != "" {
+		d.Slot, d.FromVersion = live.Other(), slots[live].Version
 		if w := route.Weights[d.Slot]; w > 0 {
 			return store.Deployment{}, fmt.Errorf("%s: %w: the idle slot %s still gets %d%% of traffic; route everything to %s first",
 				op, ErrNotAllowed, d.Slot, w, live)
@@ -109,15 +110,15 @@ func checkVersion(v string) error {
 // firstSlot is where the first release goes: the slot the route table in
 // force calls idle, because the preview route (which verifying checks
 // through) always reaches the idle slot. Blue when no table says.
-func firstSlot(route store.Route, routed bool, r Router) string {
+func firstSlot(route store.Route, routed bool, r Router) slot.Slot {
 	live := route.Live
-	if !routed || !validSlot(live) {
+	if !routed || !live.Valid() {
 		live, _ = r.Route()
 	}
-	if validSlot(live) {
-		return other(live)
+	if live.Valid() {
+		return live.Other()
 	}
-	return SlotBlue
+	return slot.Blue
 }
 
 // pendingEvent is the first event of a deployment.
@@ -221,7 +222,7 @@ func (c *Controller) Abort(ctx context.Context) error {
 		}
 		reason := fmt.Sprintf("aborted by a person during %s", p)
 		if d.FromVersion != "" {
-			reason += fmt.Sprintf("; traffic back on %s (%s)", other(d.Slot), d.FromVersion)
+			reason += fmt.Sprintf("; traffic back on %s (%s)", d.Slot.Other(), d.FromVersion)
 		}
 		return c.record(d, request{Kind: requestAbort, Reason: reason})
 	})

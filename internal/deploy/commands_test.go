@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ func TestPauseAndResumeKeepTheTimeLeft(t *testing.T) {
 	if s := h.idle(); !s.until.IsZero() {
 		t.Errorf("paused controller wakes by itself at %v", s.until)
 	}
-	h.assertRoute(SlotBlue, 90, 10)
+	h.assertRoute(slot.Blue, 90, 10)
 	if d := h.get(d.ID); Phase(d.Phase) != PhasePaused || d.Weight != 10 {
 		t.Fatalf("after an hour paused: %s at %d%%", d.Phase, d.Weight)
 	}
@@ -118,7 +119,7 @@ func TestPromoteSkipsTheRemainingSteps(t *testing.T) {
 	if got := lastEvent(t, evs, PhaseSucceeded).Time; !got.Equal(promoted) {
 		t.Errorf("succeeded at %v, want at once (%v): promote skips the bake", got, promoted)
 	}
-	h.assertRoute(SlotGreen, 0, 100)
+	h.assertRoute(slot.Green, 0, 100)
 }
 
 func TestAbortRestoresTheRouteAndStopsTheNewRelease(t *testing.T) {
@@ -128,7 +129,7 @@ func TestAbortRestoresTheRouteAndStopsTheNewRelease(t *testing.T) {
 			ctx := h.ctx()
 			h.seed(false)
 			if at == PhaseWaitingReady {
-				h.setSick(SlotGreen, true)
+				h.setSick(slot.Green, true)
 			}
 			d := h.driveTo(h.deploy("v2", "linear 10% every 3m").ID, "weight 20", func(d store.Deployment) bool {
 				return Phase(d.Phase) == at || d.Weight == 20
@@ -148,12 +149,12 @@ func TestAbortRestoresTheRouteAndStopsTheNewRelease(t *testing.T) {
 			if ev := lastEvent(t, h.events(d.ID), PhaseAborted); !strings.Contains(ev.Reason, "aborted by a person") {
 				t.Errorf("aborted event reason = %q", ev.Reason)
 			}
-			h.assertRoute(SlotBlue, 100, 0)
+			h.assertRoute(slot.Blue, 100, 0)
 			h.idle()
-			if s := h.slot(SlotGreen); s.State != slotStopped || h.rt.runs(SlotGreen) != "" {
-				t.Errorf("slot green = %+v, runtime %q; want stopped", s, h.rt.runs(SlotGreen))
+			if s := h.slot(slot.Green); s.State != slot.Stopped || h.rt.runs(slot.Green) != "" {
+				t.Errorf("slot green = %+v, runtime %q; want stopped", s, h.rt.runs(slot.Green))
 			}
-			if s := h.slot(SlotBlue); s.State != slotRunning || !s.StopAt.IsZero() {
+			if s := h.slot(slot.Blue); s.State != slot.Running || !s.StopAt.IsZero() {
 				t.Errorf("slot blue = %+v, want running with no scale-down", s)
 			}
 		})
@@ -186,8 +187,8 @@ func TestFailAfterTrafficMovedRollsBack(t *testing.T) {
 	if string(x.Failure) != string(verdict) {
 		t.Errorf("stored failure = %s", x.Failure)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
-	if s := h.slot(SlotGreen); s.State != slotStopped || h.rt.runs(SlotGreen) != "" {
+	h.assertRoute(slot.Blue, 100, 0)
+	if s := h.slot(slot.Green); s.State != slot.Stopped || h.rt.runs(slot.Green) != "" {
 		t.Errorf("slot green = %+v, want stopped", s)
 	}
 }
@@ -195,7 +196,7 @@ func TestFailAfterTrafficMovedRollsBack(t *testing.T) {
 func TestFailBeforeTrafficMovedFails(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)
-	h.setSick(SlotGreen, true)
+	h.setSick(slot.Green, true)
 	d := h.driveTo(h.deploy("v2", "").ID, "waiting", inPhase(PhaseWaitingReady))
 	if err := h.c.Fail(h.ctx(), "schema gate refused", nil); err != nil {
 		t.Fatal(err)
@@ -207,8 +208,8 @@ func TestFailBeforeTrafficMovedFails(t *testing.T) {
 	if slices.Contains(phases(h.events(d.ID)), PhaseRollingBack) {
 		t.Errorf("rolled back although no traffic moved")
 	}
-	h.assertRoute(SlotBlue, 100, 0)
-	if s := h.slot(SlotGreen); s.State != slotStopped {
+	h.assertRoute(slot.Blue, 100, 0)
+	if s := h.slot(slot.Green); s.State != slot.Stopped {
 		t.Errorf("slot green = %+v, want stopped", s)
 	}
 }
@@ -216,7 +217,7 @@ func TestFailBeforeTrafficMovedFails(t *testing.T) {
 func TestSecondDeployWhileActiveIsRefused(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)
-	h.setSick(SlotGreen, true)
+	h.setSick(slot.Green, true)
 	first := h.deploy("v2", "")
 	_, err := h.c.Deploy(h.ctx(), "v3", "")
 	if !errors.Is(err, store.ErrActiveDeployment) {
@@ -285,7 +286,7 @@ func TestCommandErrorsAreClear(t *testing.T) {
 		t.Errorf("rollback after the first release: %v", err)
 	}
 
-	h.setSick(SlotGreen, true)
+	h.setSick(slot.Green, true)
 	h.driveTo(h.deploy("v2", "").ID, "waiting", inPhase(PhaseWaitingReady))
 	for name, cmd := range map[string]func() error{
 		"pause": func() error { return h.c.Pause(ctx) }, "resume": func() error { return h.c.Resume(ctx) },
@@ -295,7 +296,7 @@ func TestCommandErrorsAreClear(t *testing.T) {
 			t.Errorf("%s while waiting_ready: %v, want ErrNotAllowed naming the phase", name, err)
 		}
 	}
-	if _, err := h.c.SetRoute(ctx, SlotGreen, nil); !errors.Is(err, store.ErrActiveDeployment) {
+	if _, err := h.c.SetRoute(ctx, slot.Green, nil); !errors.Is(err, store.ErrActiveDeployment) {
 		t.Errorf("manual route during a deployment: %v, want ErrActiveDeployment", err)
 	}
 }
@@ -305,21 +306,21 @@ func TestManualRoute(t *testing.T) {
 	ctx := h.ctx()
 	h.seed(true)            // v2 live on green, v1 warm on blue
 	h.router.setBefore(nil) // routes by hand differ from the last deployment
-	r, err := h.c.SetRoute(ctx, "", map[string]int{SlotBlue: 30})
+	r, err := h.c.SetRoute(ctx, "", map[slot.Slot]int{slot.Blue: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Live != SlotGreen || r.Weights[SlotBlue] != 30 || r.Weights[SlotGreen] != 70 {
+	if r.Live != slot.Green || r.Weights[slot.Blue] != 30 || r.Weights[slot.Green] != 70 {
 		t.Errorf("route = %+v", r)
 	}
 	if stored := h.storedRoute(); r.UpdatedAt.IsZero() || !r.UpdatedAt.Equal(stored.UpdatedAt) {
 		t.Errorf("route answered updated_at %s, want the stored time %s", r.UpdatedAt, stored.UpdatedAt)
 	}
-	h.assertRoute(SlotGreen, 30, 70)
+	h.assertRoute(slot.Green, 30, 70)
 	if _, err := h.c.Deploy(ctx, "v3", ""); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("deploy into a slot with traffic: %v, want ErrNotAllowed", err)
 	}
-	if _, err := h.c.SetRoute(ctx, "", map[string]int{SlotBlue: 60, SlotGreen: 60}); !errors.Is(err, ErrInvalid) {
+	if _, err := h.c.SetRoute(ctx, "", map[slot.Slot]int{slot.Blue: 60, slot.Green: 60}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("weights over 100: %v", err)
 	}
 	// Past blue's scale-down time, a slot with traffic keeps running…
@@ -327,20 +328,20 @@ func TestManualRoute(t *testing.T) {
 		t.Errorf("a scale-down is scheduled at %v for a slot with traffic", st.until)
 	}
 	h.clock.Add(2 * testScaleDown)
-	if _, err := h.c.SetRoute(ctx, "", map[string]int{SlotBlue: 30}); err != nil {
+	if _, err := h.c.SetRoute(ctx, "", map[slot.Slot]int{slot.Blue: 30}); err != nil {
 		t.Fatal(err)
 	}
 	h.idle()
-	if h.rt.runs(SlotBlue) != "v1" || h.slot(SlotBlue).State != slotRunning {
+	if h.rt.runs(slot.Blue) != "v1" || h.slot(slot.Blue).State != slot.Running {
 		t.Fatal("a slot with traffic was scaled down")
 	}
 	// …and stops once it has none.
-	if _, err := h.c.SetRoute(ctx, SlotGreen, nil); err != nil {
+	if _, err := h.c.SetRoute(ctx, slot.Green, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.idle()
-	if h.rt.runs(SlotBlue) != "" || h.slot(SlotBlue).State != slotStopped {
-		t.Errorf("blue still runs %q after losing its traffic past its scale-down time", h.rt.runs(SlotBlue))
+	if h.rt.runs(slot.Blue) != "" || h.slot(slot.Blue).State != slot.Stopped {
+		t.Errorf("blue still runs %q after losing its traffic past its scale-down time", h.rt.runs(slot.Blue))
 	}
-	h.assertRoute(SlotGreen, 0, 100)
+	h.assertRoute(slot.Green, 0, 100)
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"sync"
 	"testing"
@@ -67,5 +68,5 @@ func TestConflictIsReadAgainAndDecidedAgain(t *testing.T) {
 	if got := h.router.swapCount(); got != swaps {
 		t.Errorf("route switched %d times; no traffic should have moved", got-swaps)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
+	h.assertRoute(slot.Blue, 100, 0)
 }

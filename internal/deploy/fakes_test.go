@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"sync"
 	"time"
 )
@@ -68,87 +69,87 @@ func (f *fakeClock) Add(d time.Duration) { f.Set(f.Now().Add(d)) }
 // runs survives a restart of the controller.
 type fakeRuntime struct {
 	mu       sync.Mutex
-	running  map[string]string // slot → version
-	starts   map[string]int    // "slot/version" → Start calls
-	stops    map[string]int    // slot → Stop calls
-	startErr map[string]error  // slot → what Start returns
+	running  map[slot.Slot]string // slot → version
+	starts   map[string]int       // "slot/version" → Start calls
+	stops    map[slot.Slot]int    // slot → Stop calls
+	startErr map[slot.Slot]error  // slot → what Start returns
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{running: map[string]string{}, starts: map[string]int{}, stops: map[string]int{}, startErr: map[string]error{}}
+	return &fakeRuntime{running: map[slot.Slot]string{}, starts: map[string]int{}, stops: map[slot.Slot]int{}, startErr: map[slot.Slot]error{}}
 }
 
-func (r *fakeRuntime) Start(_ context.Context, slot, version string) ([]string, error) {
+func (r *fakeRuntime) Start(_ context.Context, sl slot.Slot, version string) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.startErr[slot]; err != nil {
+	if err := r.startErr[sl]; err != nil {
 		return nil, err
 	}
-	r.starts[slot+"/"+version]++
-	r.running[slot] = version
-	return []string{slot + "-" + version + "-0.test:80", slot + "-" + version + "-1.test:80"}, nil
+	r.starts[string(sl)+"/"+version]++
+	r.running[sl] = version
+	return []string{string(sl) + "-" + version + "-0.test:80", string(sl) + "-" + version + "-1.test:80"}, nil
 }
 
-func (r *fakeRuntime) Stop(_ context.Context, slot string) error {
+func (r *fakeRuntime) Stop(_ context.Context, sl slot.Slot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.stops[slot]++
-	delete(r.running, slot)
+	r.stops[sl]++
+	delete(r.running, sl)
 	return nil
 }
 
 // runs reports what slot runs ("" for nothing).
-func (r *fakeRuntime) runs(slot string) string {
+func (r *fakeRuntime) runs(sl slot.Slot) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running[slot]
+	return r.running[sl]
 }
 
-func (r *fakeRuntime) startCount(slot, version string) int {
+func (r *fakeRuntime) startCount(sl slot.Slot, version string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.starts[slot+"/"+version]
+	return r.starts[string(sl)+"/"+version]
 }
 
-func (r *fakeRuntime) stopCount(slot string) int {
+func (r *fakeRuntime) stopCount(sl slot.Slot) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stops[slot]
+	return r.stops[sl]
 }
 
-func (r *fakeRuntime) setStartErr(slot string, err error) {
+func (r *fakeRuntime) setStartErr(sl slot.Slot, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.startErr[slot] = err
+	r.startErr[sl] = err
 }
 
 // fakeRouter is an in-memory data plane. A sick slot has no healthy
 // backend.
 type fakeRouter struct {
 	mu       sync.Mutex
-	backends map[string][]string
-	sick     map[string]bool
-	live     string
-	weights  map[string]int
+	backends map[slot.Slot][]string
+	sick     map[slot.Slot]bool
+	live     slot.Slot
+	weights  map[slot.Slot]int
 	swaps    int // SetRoute calls
 	// before, if set, sees every route before it is applied (no lock held).
-	before func(live string, weights map[string]int)
+	before func(live slot.Slot, weights map[slot.Slot]int)
 	// undrained holds the slots not drained yet (drain_test.go), with the
 	// wait Drained reports.
-	undrained map[string]time.Duration
+	undrained map[slot.Slot]time.Duration
 }
 
 func newFakeRouter() *fakeRouter {
-	return &fakeRouter{backends: map[string][]string{}, sick: map[string]bool{}, weights: map[string]int{}}
+	return &fakeRouter{backends: map[slot.Slot][]string{}, sick: map[slot.Slot]bool{}, weights: map[slot.Slot]int{}}
 }
 
-func (r *fakeRouter) SetBackends(slot string, addrs []string) {
+func (r *fakeRouter) SetBackends(sl slot.Slot, addrs []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.backends[slot] = addrs
+	r.backends[sl] = addrs
 }
 
-func (r *fakeRouter) SetRoute(live string, weights map[string]int) error {
+func (r *fakeRouter) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {
 	r.mu.Lock()
 	before := r.before
 	r.mu.Unlock()
@@ -161,48 +162,48 @@ func (r *fakeRouter) SetRoute(live string, weights map[string]int) error {
 	for _, w := range weights {
 		sum += w
 	}
-	if !validSlot(live) || sum != 100 {
+	if !live.Valid() || sum != 100 {
 		return fmt.Errorf("fake router: bad route %s %v", live, weights)
 	}
 	r.swaps++
 	r.live = live
-	r.weights = map[string]int{}
+	r.weights = map[slot.Slot]int{}
 	for s, w := range weights {
 		r.weights[s] = w
 	}
 	return nil
 }
 
-func (r *fakeRouter) Route() (string, map[string]int) {
+func (r *fakeRouter) Route() (slot.Slot, map[slot.Slot]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w := map[string]int{}
+	w := map[slot.Slot]int{}
 	for s, n := range r.weights {
 		w[s] = n
 	}
 	return r.live, w
 }
 
-func (r *fakeRouter) SlotReady(slot string) (int, int) {
+func (r *fakeRouter) SlotReady(sl slot.Slot) (int, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	total := len(r.backends[slot])
-	if r.sick[slot] {
+	total := len(r.backends[sl])
+	if r.sick[sl] {
 		return 0, total
 	}
 	return total, total
 }
 
-func (r *fakeRouter) setBefore(f func(string, map[string]int)) {
+func (r *fakeRouter) setBefore(f func(slot.Slot, map[slot.Slot]int)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.before = f
 }
 
-func (r *fakeRouter) setSick(slot string, sick bool) {
+func (r *fakeRouter) setSick(sl slot.Slot, sick bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sick[slot] = sick
+	r.sick[sl] = sick
 }
 
 func (r *fakeRouter) swapCount() int {
@@ -211,10 +212,10 @@ func (r *fakeRouter) swapCount() int {
 	return r.swaps
 }
 
-func (r *fakeRouter) backendsOf(slot string) []string {
+func (r *fakeRouter) backendsOf(sl slot.Slot) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.backends[slot]...)
+	return append([]string(nil), r.backends[sl]...)
 }
 
 // fakeVerifier answers with a fixed verdict.
@@ -229,7 +230,7 @@ type fakeVerifier struct {
 	took  time.Duration
 }
 
-func (v *fakeVerifier) Verify(context.Context, string, string) (bool, json.RawMessage, error) {
+func (v *fakeVerifier) Verify(context.Context, slot.Slot, string) (bool, json.RawMessage, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.calls++

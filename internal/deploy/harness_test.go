@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -42,7 +43,7 @@ type harness struct {
 	c        *Controller
 	cancel   context.CancelFunc
 	done     chan error
-	sick     map[string]bool // applied to every new router
+	sick     map[slot.Slot]bool // applied to every new router
 	// wrap, if set, wraps the store the controller uses.
 	wrap func(store.Store) store.Store
 	// post, if set, is the after_promotion verifier.
@@ -69,7 +70,7 @@ func newHarnessWith(t *testing.T, verifier *fakeVerifier, setup func(*harness)) 
 	t.Helper()
 	h := &harness{
 		t: t, path: filepath.Join(t.TempDir(), "state.db"), clock: newFakeClock(),
-		rt: newFakeRuntime(), verifier: verifier, sick: map[string]bool{},
+		rt: newFakeRuntime(), verifier: verifier, sick: map[slot.Slot]bool{},
 	}
 	if setup != nil {
 		setup(h)
@@ -158,9 +159,9 @@ func (h *harness) restart() {
 	h.boot()
 }
 
-func (h *harness) setSick(slot string, sick bool) {
-	h.sick[slot] = sick
-	h.router.setSick(slot, sick)
+func (h *harness) setSick(sl slot.Slot, sick bool) {
+	h.sick[sl] = sick
+	h.router.setSick(sl, sick)
 }
 
 // ctx bounds a command that waits for the loop, so that a bug fails the
@@ -187,7 +188,7 @@ func (h *harness) idle() loopState {
 // persistedFirst checks, as the router is about to apply a route, that the
 // route and the transition announcing it are already in the store: a crash
 // right now would restore exactly this.
-func (h *harness) persistedFirst(live string, weights map[string]int) {
+func (h *harness) persistedFirst(live slot.Slot, weights map[slot.Slot]int) {
 	ctx := context.Background()
 	r, err := h.store.LoadRoute(ctx, "shop")
 	if err != nil || !sameRoute(r, live, weights) {
@@ -201,7 +202,7 @@ func (h *harness) persistedFirst(live string, weights map[string]int) {
 	d := list[0]
 	switch Phase(d.Phase) {
 	case PhaseShifting, PhaseBaking, PhasePaused:
-		if weights[d.Slot] != d.Weight || live != other(d.Slot) {
+		if weights[d.Slot] != d.Weight || live != d.Slot.Other() {
 			h.t.Errorf("route %s %v applied while deployment %d is stored %s at %d%%", live, weights, d.ID, d.Phase, d.Weight)
 		}
 	case PhaseSucceeded:
@@ -209,7 +210,7 @@ func (h *harness) persistedFirst(live string, weights map[string]int) {
 			h.t.Errorf("route %s %v applied while deployment %d is stored succeeded in %s", live, weights, d.ID, d.Slot)
 		}
 	case PhaseAborted, PhaseRolledBack, PhaseRollingBack:
-		if d.FromVersion != "" && (live != other(d.Slot) || weights[d.Slot] != 0) {
+		if d.FromVersion != "" && (live != d.Slot.Other() || weights[d.Slot] != 0) {
 			h.t.Errorf("route %s %v applied while deployment %d is stored %s", live, weights, d.ID, d.Phase)
 		}
 	case PhasePending, PhaseProvisioning, PhaseWaitingReady, PhaseVerifying, PhaseFailed:
@@ -289,7 +290,7 @@ func (h *harness) events(id int64) []store.Event {
 	return evs
 }
 
-func (h *harness) slot(name string) store.SlotState {
+func (h *harness) slot(name slot.Slot) store.SlotState {
 	h.t.Helper()
 	slots, err := h.c.loadSlots(context.Background())
 	if err != nil {
@@ -333,9 +334,9 @@ func (h *harness) seed(two bool) {
 }
 
 // assertRoute checks both the stored route and the router's.
-func (h *harness) assertRoute(live string, blue, green int) {
+func (h *harness) assertRoute(live slot.Slot, blue, green int) {
 	h.t.Helper()
-	want := map[string]int{SlotBlue: blue, SlotGreen: green}
+	want := map[slot.Slot]int{slot.Blue: blue, slot.Green: green}
 	r := h.storedRoute()
 	if !sameRoute(r, live, want) {
 		h.t.Errorf("stored route = %s %v, want %s %v", r.Live, r.Weights, live, want)

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"strings"
 	"testing"
@@ -12,18 +13,18 @@ func TestFirstReleaseGoesLiveOnBlueAtOnce(t *testing.T) {
 	h := newHarness(t, nil)
 	d := h.finish(h.deploy("v1", "linear 10% every 3m").ID)
 
-	if Phase(d.Phase) != PhaseSucceeded || d.Slot != SlotBlue || d.FromVersion != "" || d.Weight != 100 {
+	if Phase(d.Phase) != PhaseSucceeded || d.Slot != slot.Blue || d.FromVersion != "" || d.Weight != 100 {
 		t.Fatalf("first release = %s in %s from %q at %d%%, want succeeded in blue at 100%%", d.Phase, d.Slot, d.FromVersion, d.Weight)
 	}
 	want := []Phase{PhasePending, PhaseProvisioning, PhaseWaitingReady, PhaseVerifying, PhaseSucceeded}
 	if got := phases(h.events(d.ID)); !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v (no shifting: nothing to shift from)", got, want)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
-	if s := h.slot(SlotBlue); s.State != slotRunning || s.Version != "v1" || !s.StopAt.IsZero() {
+	h.assertRoute(slot.Blue, 100, 0)
+	if s := h.slot(slot.Blue); s.State != slot.Running || s.Version != "v1" || !s.StopAt.IsZero() {
 		t.Errorf("slot blue = %+v, want v1 running", s)
 	}
-	if got := h.router.backendsOf(SlotBlue); len(got) != 2 {
+	if got := h.router.backendsOf(slot.Blue); len(got) != 2 {
 		t.Errorf("router backends of blue = %v, want the 2 started", got)
 	}
 }
@@ -44,7 +45,7 @@ func TestStrategiesReachSucceededThroughTheirSteps(t *testing.T) {
 			h.seed(false)
 			d := h.finish(h.deploy("v2", tc.strategy).ID)
 
-			if Phase(d.Phase) != PhaseSucceeded || d.Slot != SlotGreen || d.FromVersion != "v1" || !d.TrafficMoved {
+			if Phase(d.Phase) != PhaseSucceeded || d.Slot != slot.Green || d.FromVersion != "v1" || !d.TrafficMoved {
 				t.Fatalf("deployment = %s in %s from %q (moved %v): %s", d.Phase, d.Slot, d.FromVersion, d.TrafficMoved, d.Reason)
 			}
 			evs := h.events(d.ID)
@@ -66,13 +67,13 @@ func TestStrategiesReachSucceededThroughTheirSteps(t *testing.T) {
 					}
 				}
 			}
-			h.assertRoute(SlotGreen, 0, 100)
-			if s := h.slot(SlotGreen); s.State != slotRunning || s.Version != "v2" {
+			h.assertRoute(slot.Green, 0, 100)
+			if s := h.slot(slot.Green); s.State != slot.Running || s.Version != "v2" {
 				t.Errorf("slot green = %+v, want v2 running", s)
 			}
 			// The old slot stays warm for the scale-down delay.
 			succeeded := lastEvent(t, evs, PhaseSucceeded).Time
-			if s := h.slot(SlotBlue); s.State != slotRunning || s.Version != "v1" || !s.StopAt.Equal(succeeded.Add(testScaleDown)) {
+			if s := h.slot(slot.Blue); s.State != slot.Running || s.Version != "v1" || !s.StopAt.Equal(succeeded.Add(testScaleDown)) {
 				t.Errorf("slot blue = %+v, want v1 running until %v", s, succeeded.Add(testScaleDown))
 			}
 		})
@@ -82,7 +83,7 @@ func TestStrategiesReachSucceededThroughTheirSteps(t *testing.T) {
 func TestReadyTimeoutFails(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)
-	h.setSick(SlotGreen, true)
+	h.setSick(slot.Green, true)
 	swaps := h.router.swapCount()
 	d := h.finish(h.deploy("v2", "canary 5% for 10m").ID)
 
@@ -101,24 +102,24 @@ func TestReadyTimeoutFails(t *testing.T) {
 		t.Errorf("failed event data = %v, want healthy 0, total 2", n)
 	}
 	h.idle()
-	h.assertRoute(SlotBlue, 100, 0)
+	h.assertRoute(slot.Blue, 100, 0)
 	if got := h.router.swapCount(); got != swaps {
 		t.Errorf("route was switched %d times; the failed release never got traffic", got-swaps)
 	}
-	if s := h.slot(SlotGreen); s.State != slotStopped || h.rt.runs(SlotGreen) != "" {
-		t.Errorf("slot green = %+v, runtime runs %q; want the failed release stopped", s, h.rt.runs(SlotGreen))
+	if s := h.slot(slot.Green); s.State != slot.Stopped || h.rt.runs(slot.Green) != "" {
+		t.Errorf("slot green = %+v, runtime runs %q; want the failed release stopped", s, h.rt.runs(slot.Green))
 	}
 }
 
 func TestStartFailingUntilTheDeadlineFails(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)
-	h.rt.setStartErr(SlotGreen, errFakeStart)
+	h.rt.setStartErr(slot.Green, errFakeStart)
 	d := h.finish(h.deploy("v2", "").ID)
 	if Phase(d.Phase) != PhaseFailed || !strings.Contains(d.Reason, "cannot start") {
 		t.Fatalf("deployment = %s (%s), want failed naming the start error", d.Phase, d.Reason)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
+	h.assertRoute(slot.Blue, 100, 0)
 }
 
 func TestVerifyFailureFailsAndStopsTheNewRelease(t *testing.T) {
@@ -148,8 +149,8 @@ func TestVerifyFailureFailsAndStopsTheNewRelease(t *testing.T) {
 	if got := h.router.swapCount(); got != swaps {
 		t.Errorf("route switched %d times, want untouched", got-swaps)
 	}
-	h.assertRoute(SlotBlue, 100, 0)
-	if s := h.slot(SlotGreen); s.State != slotStopped || h.rt.runs(SlotGreen) != "" {
+	h.assertRoute(slot.Blue, 100, 0)
+	if s := h.slot(slot.Green); s.State != slot.Stopped || h.rt.runs(slot.Green) != "" {
 		t.Errorf("slot green = %+v, want stopped", s)
 	}
 }
@@ -157,35 +158,35 @@ func TestVerifyFailureFailsAndStopsTheNewRelease(t *testing.T) {
 func TestScaleDownAfterTheDelay(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(true) // v2 live on green, v1 warm on blue
-	stopAt := h.slot(SlotBlue).StopAt
+	stopAt := h.slot(slot.Blue).StopAt
 	if stopAt.IsZero() {
 		t.Fatal("no scale-down scheduled for blue")
 	}
-	h.drive("blue scaled down", func() bool { return h.slot(SlotBlue).State == slotStopped })
+	h.drive("blue scaled down", func() bool { return h.slot(slot.Blue).State == slot.Stopped })
 	if now := h.clock.Now(); !now.Equal(stopAt) {
 		t.Errorf("scaled down at %v, want exactly the stored StopAt %v", now, stopAt)
 	}
-	if h.rt.runs(SlotBlue) != "" {
-		t.Errorf("runtime still runs %q in blue", h.rt.runs(SlotBlue))
+	if h.rt.runs(slot.Blue) != "" {
+		t.Errorf("runtime still runs %q in blue", h.rt.runs(slot.Blue))
 	}
-	if s := h.slot(SlotGreen); s.State != slotRunning {
+	if s := h.slot(slot.Green); s.State != slot.Running {
 		t.Errorf("live slot green = %+v, want running", s)
 	}
-	h.assertRoute(SlotGreen, 0, 100)
+	h.assertRoute(slot.Green, 0, 100)
 }
 
 func TestNewDeployReplacesTheWarmOldRelease(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(true) // v1 warm on blue
 	d := h.finish(h.deploy("v3", "").ID)
-	if Phase(d.Phase) != PhaseSucceeded || d.Slot != SlotBlue || d.FromVersion != "v2" {
+	if Phase(d.Phase) != PhaseSucceeded || d.Slot != slot.Blue || d.FromVersion != "v2" {
 		t.Fatalf("v3 = %s in %s from %s", d.Phase, d.Slot, d.FromVersion)
 	}
-	if h.rt.runs(SlotBlue) != "v3" || h.rt.stopCount(SlotBlue) == 0 {
-		t.Errorf("blue runs %q after %d stops, want v1 stopped then v3", h.rt.runs(SlotBlue), h.rt.stopCount(SlotBlue))
+	if h.rt.runs(slot.Blue) != "v3" || h.rt.stopCount(slot.Blue) == 0 {
+		t.Errorf("blue runs %q after %d stops, want v1 stopped then v3", h.rt.runs(slot.Blue), h.rt.stopCount(slot.Blue))
 	}
-	h.assertRoute(SlotBlue, 100, 0)
-	if s := h.slot(SlotGreen); s.Version != "v2" || s.State != slotRunning || s.StopAt.IsZero() {
+	h.assertRoute(slot.Blue, 100, 0)
+	if s := h.slot(slot.Green); s.Version != "v2" || s.State != slot.Running || s.StopAt.IsZero() {
 		t.Errorf("slot green = %+v, want v2 warm with a scale-down time", s)
 	}
 }

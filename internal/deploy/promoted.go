@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -12,9 +13,9 @@ import (
 // (a warm rollback). Zero when ds holds no such deployment. events reads a
 // deployment's events. The contract gate of schema migrations uses it for
 // bake_time, from the CLI (through the admin API) and from serve (the store).
-func PromotedAt(ds []store.Deployment, slot, version string, events func(id int64) ([]store.Event, error)) (time.Time, error) {
+func PromotedAt(ds []store.Deployment, sl slot.Slot, version string, events func(id int64) ([]store.Event, error)) (time.Time, error) {
 	for _, d := range ds {
-		if d.Slot != slot || d.Version != version {
+		if d.Slot != sl || d.Version != version {
 			continue
 		}
 		switch Phase(d.Phase) {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ func TestPromotedAt(t *testing.T) {
 	}
 	read := func(id int64) ([]store.Event, error) { return events[id], nil }
 	for _, tc := range []struct {
-		slot, version string
-		want          time.Time
+		slot    slot.Slot
+		version string
+		want    time.Time
 	}{
 		{"green", "v2", t0.Add(time.Minute)},    // first baking event
 		{"blue", "v1", t0.Add(2 * time.Minute)}, // no baking: the end

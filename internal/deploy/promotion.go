@@ -31,7 +31,7 @@ func (c *Controller) afterPromotion(ctx context.Context, f facts, d *store.Deplo
 		return f.now.Add(c.poll), true, nil
 	}
 	if !passed {
-		live := other(d.Slot)
+		live := d.Slot.Other()
 		err := c.transition(ctx, d, PhaseRollingBack,
 			fmt.Sprintf("after-promotion checks failed on %s in %s; traffic back on %s (%s)", d.Version, d.Slot, live, d.FromVersion),
 			map[string]any{"after_promotion": json.RawMessage(report)},

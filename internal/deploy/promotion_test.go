@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +53,10 @@ func TestAfterPromotionChecks(t *testing.T) {
 		t.Errorf("stored failure = %s, want the check report", x.Failure)
 	}
 	h.idle()
-	if live == SlotGreen {
-		h.assertRoute(SlotGreen, 0, 100)
+	if live == slot.Green {
+		h.assertRoute(slot.Green, 0, 100)
 	} else {
-		h.assertRoute(SlotBlue, 100, 0)
+		h.assertRoute(slot.Blue, 100, 0)
 	}
 	if ps := phases(h.events(d.ID)); !containsPhase(ps, PhaseBaking) || !containsPhase(ps, PhaseRollingBack) {
 		t.Errorf("v3 phases %v, want baking then rolling_back", ps)
@@ -71,12 +72,12 @@ type weightRecorder struct {
 	weights []int
 }
 
-func (r *weightRecorder) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+func (r *weightRecorder) Verify(ctx context.Context, sl slot.Slot, version string) (bool, json.RawMessage, error) {
 	_, w := r.h.router.Route()
 	r.mu.Lock()
-	r.weights = append(r.weights, w[slot])
+	r.weights = append(r.weights, w[sl])
 	r.mu.Unlock()
-	return r.next.Verify(ctx, slot, version)
+	return r.next.Verify(ctx, sl, version)
 }
 
 func (r *weightRecorder) seen() []int {

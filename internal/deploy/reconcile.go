@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"maps"
 	"time"
 
@@ -18,12 +19,12 @@ type facts struct {
 	active *store.Deployment // nil: no active deployment
 	route  store.Route
 	routed bool // a route was ever stored
-	slots  map[string]store.SlotState
+	slots  map[slot.Slot]store.SlotState
 }
 
 // serving reports whether slot is live or gets traffic in the stored route.
-func (f facts) serving(slot string) bool {
-	return f.routed && (f.route.Live == slot || f.route.Weights[slot] > 0)
+func (f facts) serving(sl slot.Slot) bool {
+	return f.routed && (f.route.Live == sl || f.route.Weights[sl] > 0)
 }
 
 // reconcile is one level-triggered pass: read the facts, observe the world,
@@ -111,7 +112,7 @@ func (c *Controller) advance(ctx context.Context, f facts, d *store.Deployment) 
 		return c.hold(ctx, d)
 	case PhaseRollingBack:
 		return c.windDown(ctx, f, d, PhaseRolledBack, fmt.Sprintf("traffic back on %s (%s); %s (%s) stopping",
-			other(d.Slot), d.FromVersion, d.Slot, d.Version), nil, nil)
+			d.Slot.Other(), d.FromVersion, d.Slot, d.Version), nil, nil)
 	case PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack:
 	}
 	return time.Time{}, fmt.Errorf("deployment %d of %s is active in phase %s", d.ID, c.app, d.Phase)
@@ -140,7 +141,7 @@ func (c *Controller) carryOut(ctx context.Context, f facts, d *store.Deployment,
 func (c *Controller) begin(ctx context.Context, f facts, d *store.Deployment) (time.Time, error) {
 	if d.Kind == KindRollback {
 		s := f.slots[d.Slot]
-		if s.State == slotRunning && s.Version == d.Version {
+		if s.State == slot.Running && s.Version == d.Version {
 			if h, t := c.router.SlotReady(d.Slot); t > 0 && h == t {
 				return c.succeed(ctx, f, d, fmt.Sprintf("rolled back to %s: %s was still warm (%d/%d healthy), route swapped",
 					d.Version, d.Slot, h, t), map[string]any{"healthy": h, "total": t}, nil)
@@ -157,10 +158,10 @@ func (c *Controller) begin(ctx context.Context, f facts, d *store.Deployment) (t
 // warm one) is stopped first.
 func (c *Controller) provision(ctx context.Context, f facts, d *store.Deployment) (time.Time, error) {
 	s := f.slots[d.Slot]
-	if s.State != slotStopped && s.Version != d.Version {
+	if s.State != slot.Stopped && s.Version != d.Version {
 		return f.now, c.stopSlot(ctx, s, "replaced by "+d.Version)
 	}
-	starting := store.SlotState{Slot: d.Slot, Version: d.Version, State: slotStarting, Instances: s.Instances}
+	starting := store.SlotState{Slot: d.Slot, Version: d.Version, State: slot.Starting, Instances: s.Instances}
 	if err := c.saveSlot(ctx, s, starting); err != nil {
 		return time.Time{}, err
 	}
@@ -193,7 +194,7 @@ func (c *Controller) awaitReady(ctx context.Context, f facts, d *store.Deploymen
 	if t > 0 && h == t {
 		s := f.slots[d.Slot]
 		ready := s
-		ready.State, ready.StopAt = slotRunning, time.Time{}
+		ready.State, ready.StopAt = slot.Running, time.Time{}
 		if err := c.saveSlot(ctx, s, ready); err != nil {
 			return time.Time{}, err
 		}
@@ -370,8 +371,8 @@ func (c *Controller) succeed(ctx context.Context, f facts, d *store.Deployment, 
 		extra = map[string]any{}
 	}
 	now := c.clock.Now()
-	old := other(d.Slot)
-	if os := f.slots[old]; os.State != slotStopped && d.FromVersion != "" {
+	old := d.Slot.Other()
+	if os := f.slots[old]; os.State != slot.Stopped && d.FromVersion != "" {
 		warm := os
 		warm.StopAt = now.Add(c.scaleDownDelay)
 		if err := c.saveSlot(ctx, os, warm); err != nil {
@@ -382,7 +383,7 @@ func (c *Controller) succeed(ctx context.Context, f facts, d *store.Deployment, 
 	}
 	ns := f.slots[d.Slot]
 	live := ns
-	live.Version, live.State, live.StopAt = d.Version, slotRunning, time.Time{}
+	live.Version, live.State, live.StopAt = d.Version, slot.Running, time.Time{}
 	if err := c.saveSlot(ctx, ns, live); err != nil {
 		return time.Time{}, err
 	}
@@ -406,7 +407,7 @@ func (c *Controller) windDown(ctx context.Context, f facts, d *store.Deployment,
 	now := c.clock.Now()
 	// Only what this deployment started: a slot still holding the previous
 	// warm release (not yet replaced) keeps its own schedule.
-	if s := f.slots[d.Slot]; s.State != slotStopped && s.Version == d.Version {
+	if s := f.slots[d.Slot]; s.State != slot.Stopped && s.Version == d.Version {
 		stop := s
 		stop.StopAt = now
 		if err := c.saveSlot(ctx, s, stop); err != nil {
@@ -424,7 +425,7 @@ func (c *Controller) windDown(ctx context.Context, f facts, d *store.Deployment,
 	if d.FromVersion == "" { // nothing was live before: no route to give back
 		return f.now, persist()
 	}
-	old := other(d.Slot)
+	old := d.Slot.Other()
 	if os := f.slots[old]; !os.StopAt.IsZero() {
 		keep := os
 		keep.StopAt = time.Time{}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // restore rebuilds the world from the store when Run starts, after a
@@ -17,10 +18,10 @@ func (c *Controller) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", c.app, err)
 	}
-	for _, name := range []string{SlotBlue, SlotGreen} {
+	for _, name := range slot.All() {
 		s := f.slots[name]
 		targeted := f.active != nil && f.active.Slot == name
-		if s.Version == "" || !(s.State == slotRunning || s.State == slotStarting && targeted) {
+		if s.Version == "" || !(s.State == slot.Running || s.State == slot.Starting && targeted) {
 			continue
 		}
 		addrs, err := c.runtime.Start(ctx, name, s.Version)

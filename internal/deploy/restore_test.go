@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"testing"
 	"time"
@@ -29,9 +30,9 @@ func TestRestartMidDeploymentFinishes(t *testing.T) {
 			switch tc.name {
 			case "provisioning":
 				// Start fails for now: the loop stays in provisioning.
-				h.rt.setStartErr(SlotGreen, errFakeStart)
+				h.rt.setStartErr(slot.Green, errFakeStart)
 			case "waiting_ready":
-				h.setSick(SlotGreen, true)
+				h.setSick(slot.Green, true)
 			}
 			d := h.deploy("v2", "linear 10% every 3m")
 			if tc.name == "paused" {
@@ -49,20 +50,20 @@ func TestRestartMidDeploymentFinishes(t *testing.T) {
 			// The new process re-adopted both slots and restored the route;
 			// a deployment stuck before traffic moves stays so.
 			h.idle()
-			if got := h.router.backendsOf(SlotBlue); len(got) != 2 {
+			if got := h.router.backendsOf(slot.Blue); len(got) != 2 {
 				t.Errorf("blue backends after restart = %v, want re-adopted", got)
 			}
-			if Phase(d.Phase) != PhaseProvisioning && len(h.router.backendsOf(SlotGreen)) != 2 {
-				t.Errorf("green backends after restart = %v, want re-adopted", h.router.backendsOf(SlotGreen))
+			if Phase(d.Phase) != PhaseProvisioning && len(h.router.backendsOf(slot.Green)) != 2 {
+				t.Errorf("green backends after restart = %v, want re-adopted", h.router.backendsOf(slot.Green))
 			}
 			switch Phase(d.Phase) {
 			case PhaseShifting, PhaseBaking, PhasePaused:
-				h.assertRoute(SlotBlue, 100-d.Weight, d.Weight)
+				h.assertRoute(slot.Blue, 100-d.Weight, d.Weight)
 			default:
-				h.assertRoute(SlotBlue, 100, 0)
+				h.assertRoute(slot.Blue, 100, 0)
 			}
-			h.rt.setStartErr(SlotGreen, nil)
-			h.setSick(SlotGreen, false)
+			h.rt.setStartErr(slot.Green, nil)
+			h.setSick(slot.Green, false)
 			if got := h.get(d.ID); got.Rev < d.Rev {
 				t.Fatalf("deployment went back from rev %d to %d", d.Rev, got.Rev)
 			}
@@ -112,9 +113,9 @@ func TestRestartMidDeploymentFinishes(t *testing.T) {
 					t.Errorf("verified at %v, after the ready deadline %v", got, d.Deadline)
 				}
 			}
-			h.assertRoute(SlotGreen, 0, 100)
-			if h.rt.runs(SlotGreen) != "v2" || h.rt.runs(SlotBlue) != "v1" {
-				t.Errorf("runtime runs blue=%q green=%q", h.rt.runs(SlotBlue), h.rt.runs(SlotGreen))
+			h.assertRoute(slot.Green, 0, 100)
+			if h.rt.runs(slot.Green) != "v2" || h.rt.runs(slot.Blue) != "v1" {
+				t.Errorf("runtime runs blue=%q green=%q", h.rt.runs(slot.Blue), h.rt.runs(slot.Green))
 			}
 		})
 	}
@@ -125,7 +126,7 @@ func TestRestartMidDeploymentFinishes(t *testing.T) {
 func TestRestartKeepsTheReadyDeadline(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)
-	h.setSick(SlotGreen, true)
+	h.setSick(slot.Green, true)
 	d := h.driveTo(h.deploy("v2", "").ID, "waiting", inPhase(PhaseWaitingReady))
 	h.clock.Add(testReady / 2)
 	h.restart()
@@ -143,15 +144,15 @@ func TestRestartKeepsTheReadyDeadline(t *testing.T) {
 func TestRestartAfterSuccessKeepsTheScaleDown(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(true)
-	stopAt := h.slot(SlotBlue).StopAt
+	stopAt := h.slot(slot.Blue).StopAt
 	h.clock.Add(10 * time.Minute)
 	h.restart()
 	h.idle()
-	h.assertRoute(SlotGreen, 0, 100)
-	if len(h.router.backendsOf(SlotBlue)) != 2 {
-		t.Errorf("warm blue not re-adopted: %v", h.router.backendsOf(SlotBlue))
+	h.assertRoute(slot.Green, 0, 100)
+	if len(h.router.backendsOf(slot.Blue)) != 2 {
+		t.Errorf("warm blue not re-adopted: %v", h.router.backendsOf(slot.Blue))
 	}
-	h.drive("blue scaled down", func() bool { return h.slot(SlotBlue).State == slotStopped })
+	h.drive("blue scaled down", func() bool { return h.slot(slot.Blue).State == slot.Stopped })
 	if !h.clock.Now().Equal(stopAt) {
 		t.Errorf("scaled down at %v, want %v", h.clock.Now(), stopAt)
 	}

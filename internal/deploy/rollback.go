@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -88,13 +89,13 @@ func (c *Controller) createRollback(ctx context.Context, op string) (store.Deplo
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("%s: %w", op, err)
 	}
-	target := other(last.Slot)
+	target := last.Slot.Other()
 	d := store.Deployment{
 		App: c.app, Kind: KindRollback, Version: last.FromVersion, Slot: target,
 		FromVersion: slots[last.Slot].Version, Phase: string(PhasePending), Active: true,
 	}
 	s := slots[target]
-	warm := s.State == slotRunning && s.Version == d.Version
+	warm := s.State == slot.Running && s.Version == d.Version
 	reason := fmt.Sprintf("roll back to %s in %s (from %s on %s): ", d.Version, target, d.FromVersion, last.Slot)
 	if warm {
 		reason += "still warm, a route swap"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -13,19 +14,19 @@ import (
 // a restart re-applies what was last decided.
 
 // fullRoute gives slot live all production traffic.
-func fullRoute(live string) store.Route {
-	return store.Route{Live: live, Weights: map[string]int{live: 100, other(live): 0}}
+func fullRoute(live slot.Slot) store.Route {
+	return store.Route{Live: live, Weights: map[slot.Slot]int{live: 100, live.Other(): 0}}
 }
 
 // splitRoute keeps the old slot live and gives the new slot weight percent.
-func splitRoute(newSlot string, weight int) store.Route {
-	old := other(newSlot)
-	return store.Route{Live: old, Weights: map[string]int{newSlot: weight, old: 100 - weight}}
+func splitRoute(newSlot slot.Slot, weight int) store.Route {
+	old := newSlot.Other()
+	return store.Route{Live: old, Weights: map[slot.Slot]int{newSlot: weight, old: 100 - weight}}
 }
 
 // sameRoute compares route tables, a missing weight counting as zero.
-func sameRoute(r store.Route, live string, weights map[string]int) bool {
-	return r.Live == live && r.Weights[SlotBlue] == weights[SlotBlue] && r.Weights[SlotGreen] == weights[SlotGreen]
+func sameRoute(r store.Route, live slot.Slot, weights map[slot.Slot]int) bool {
+	return r.Live == live && r.Weights[slot.Blue] == weights[slot.Blue] && r.Weights[slot.Green] == weights[slot.Green]
 }
 
 // loadRoute is the stored route; ok is false if none was ever saved.
@@ -103,7 +104,7 @@ func (c *Controller) syncRoute(ctx context.Context) error {
 // traffic must run a release. It refuses with store.ErrActiveDeployment
 // while a deployment is active (it owns the route), and returns the route
 // now in force.
-func (c *Controller) SetRoute(ctx context.Context, live string, weights map[string]int) (store.Route, error) {
+func (c *Controller) SetRoute(ctx context.Context, live slot.Slot, weights map[slot.Slot]int) (store.Route, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	op := "route " + c.app + " by hand"
@@ -127,8 +128,8 @@ func (c *Controller) SetRoute(ctx context.Context, live string, weights map[stri
 	if err != nil {
 		return store.Route{}, fmt.Errorf("%s: %w", op, err)
 	}
-	for _, s := range []string{SlotBlue, SlotGreen} {
-		if (r.Weights[s] > 0 || s == r.Live) && slots[s].State != slotRunning {
+	for _, s := range slot.All() {
+		if (r.Weights[s] > 0 || s == r.Live) && slots[s].State != slot.Running {
 			return store.Route{}, fmt.Errorf("%s: %w: slot %s runs no healthy release", op, ErrNotAllowed, s)
 		}
 	}
@@ -150,8 +151,8 @@ func (c *Controller) SetRoute(ctx context.Context, live string, weights map[stri
 
 // manualRoute completes a hand-made route request against the current
 // live slot.
-func manualRoute(current, live string, weights map[string]int) (store.Route, error) {
-	if live != "" && !validSlot(live) {
+func manualRoute(current, live slot.Slot, weights map[slot.Slot]int) (store.Route, error) {
+	if live != "" && !live.Valid() {
 		return store.Route{}, fmt.Errorf("unknown slot %q (want blue or green)", live)
 	}
 	if live == "" && len(weights) == 0 {
@@ -159,7 +160,7 @@ func manualRoute(current, live string, weights map[string]int) (store.Route, err
 	}
 	sum := 0
 	for s, w := range weights {
-		if !validSlot(s) {
+		if !s.Valid() {
 			return store.Route{}, fmt.Errorf("unknown slot %q (want blue or green)", s)
 		}
 		if w < 0 || w > 100 {
@@ -167,13 +168,13 @@ func manualRoute(current, live string, weights map[string]int) (store.Route, err
 		}
 		sum += w
 	}
-	w := map[string]int{SlotBlue: 0, SlotGreen: 0}
+	w := map[slot.Slot]int{slot.Blue: 0, slot.Green: 0}
 	switch len(weights) {
 	case 0:
 		w[live] = 100
 	case 1:
 		for s, n := range weights {
-			w[s], w[other(s)] = n, 100-n
+			w[s], w[s.Other()] = n, 100-n
 		}
 	default:
 		if sum != 100 {
@@ -187,9 +188,9 @@ func manualRoute(current, live string, weights map[string]int) (store.Route, err
 		live = current
 	}
 	if live == "" { // nothing was live: the slot with the most traffic
-		live = SlotBlue
-		if w[SlotGreen] > w[SlotBlue] {
-			live = SlotGreen
+		live = slot.Blue
+		if w[slot.Green] > w[slot.Blue] {
+			live = slot.Green
 		}
 	}
 	return store.Route{Live: live, Weights: w}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -16,17 +17,17 @@ import (
 
 // loadSlots returns the stored slots by name; absent slots are stopped and
 // empty.
-func (c *Controller) loadSlots(ctx context.Context) (map[string]store.SlotState, error) {
+func (c *Controller) loadSlots(ctx context.Context) (map[slot.Slot]store.SlotState, error) {
 	list, err := c.store.LoadSlots(ctx, c.app)
 	if err != nil {
 		return nil, err
 	}
-	slots := map[string]store.SlotState{
-		SlotBlue:  {Slot: SlotBlue, State: slotStopped},
-		SlotGreen: {Slot: SlotGreen, State: slotStopped},
+	slots := map[slot.Slot]store.SlotState{
+		slot.Blue:  {Slot: slot.Blue, State: slot.Stopped},
+		slot.Green: {Slot: slot.Green, State: slot.Stopped},
 	}
 	for _, s := range list {
-		if validSlot(s.Slot) {
+		if s.Slot.Valid() {
 			slots[s.Slot] = s
 		}
 	}
@@ -62,12 +63,12 @@ func instancesJSON(addrs []string) json.RawMessage {
 // call drained yet. It reports whether it acted, and when a scheduled stop
 // is next due (zero: none).
 func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next time.Time, err error) {
-	for _, name := range []string{SlotBlue, SlotGreen} {
+	for _, name := range slot.All() {
 		s := f.slots[name]
-		if s.State == slotStopped || f.serving(name) || (f.active != nil && f.active.Slot == name) {
+		if s.State == slot.Stopped || f.serving(name) || (f.active != nil && f.active.Slot == name) {
 			continue
 		}
-		due := s.State == slotStarting || (!s.StopAt.IsZero() && !f.now.Before(s.StopAt))
+		due := s.State == slot.Starting || (!s.StopAt.IsZero() && !f.now.Before(s.StopAt))
 		if !due {
 			if !s.StopAt.IsZero() {
 				next = earliest(next, s.StopAt)
@@ -82,7 +83,7 @@ func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next t
 			}
 		}
 		why := "scale-down time reached"
-		if s.State == slotStarting {
+		if s.State == slot.Starting {
 			why = "left starting by a deployment that ended"
 		}
 		return true, f.now, c.stopSlot(ctx, s, why)
@@ -97,7 +98,7 @@ func (c *Controller) stopSlot(ctx context.Context, s store.SlotState, why string
 		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
 	}
 	c.router.SetBackends(s.Slot, nil)
-	stopped := store.SlotState{Slot: s.Slot, Version: s.Version, State: slotStopped}
+	stopped := store.SlotState{Slot: s.Slot, Version: s.Version, State: slot.Stopped}
 	if err := c.store.SaveSlot(ctx, c.app, stopped); err != nil {
 		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
 	}

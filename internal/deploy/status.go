@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
@@ -24,32 +25,32 @@ type Status struct {
 
 // RouteStatus is the route table in force in the router.
 type RouteStatus struct {
-	Live    string         `json:"live"`
-	Weights map[string]int `json:"weights"`
+	Live    slot.Slot         `json:"live"`
+	Weights map[slot.Slot]int `json:"weights"`
 }
 
 // SlotStatus is what one slot runs and how healthy it is.
 type SlotStatus struct {
-	Slot    string `json:"slot"`
-	Version string `json:"version"` // "" when nothing was ever deployed there
-	State   string `json:"state"`   // running, starting or stopped
-	Live    bool   `json:"live"`
-	Weight  int    `json:"weight"` // percent of production traffic
-	Healthy int    `json:"healthy"`
-	Total   int    `json:"total"`
+	Slot    slot.Slot  `json:"slot"`
+	Version string     `json:"version"` // "" when nothing was ever deployed there
+	State   slot.State `json:"state"`   // running, starting or stopped
+	Live    bool       `json:"live"`
+	Weight  int        `json:"weight"` // percent of production traffic
+	Healthy int        `json:"healthy"`
+	Total   int        `json:"total"`
 	// StopAt is when the warm release stops (scale-down), if scheduled.
 	StopAt time.Time `json:"stop_at,omitzero"`
 }
 
 // DeploymentStatus is one deployment as users see it.
 type DeploymentStatus struct {
-	ID          int64  `json:"id"`
-	Kind        string `json:"kind"`
-	Version     string `json:"version"`
-	Slot        string `json:"slot"`
-	FromVersion string `json:"from_version"`
-	Strategy    string `json:"strategy"`
-	Phase       Phase  `json:"phase"`
+	ID          int64     `json:"id"`
+	Kind        string    `json:"kind"`
+	Version     string    `json:"version"`
+	Slot        slot.Slot `json:"slot"`
+	FromVersion string    `json:"from_version"`
+	Strategy    string    `json:"strategy"`
+	Phase       Phase     `json:"phase"`
 	// PausedIn is the phase a paused deployment resumes into.
 	PausedIn Phase `json:"paused_in,omitempty"`
 	Step     int   `json:"step"`  // 0-based index into the strategy's steps
@@ -75,12 +76,12 @@ type DeploymentStatus struct {
 func (c *Controller) Status(ctx context.Context) (Status, error) {
 	st := Status{App: c.app}
 	live, weights := c.router.Route()
-	st.Route = RouteStatus{Live: live, Weights: map[string]int{SlotBlue: weights[SlotBlue], SlotGreen: weights[SlotGreen]}}
+	st.Route = RouteStatus{Live: live, Weights: map[slot.Slot]int{slot.Blue: weights[slot.Blue], slot.Green: weights[slot.Green]}}
 	slots, err := c.loadSlots(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("status of %s: %w", c.app, err)
 	}
-	for _, name := range []string{SlotBlue, SlotGreen} {
+	for _, name := range slot.All() {
 		s := slots[name]
 		h, t := c.router.SlotReady(name)
 		st.Slots = append(st.Slots, SlotStatus{

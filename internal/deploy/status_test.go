@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"testing"
 	"time"
@@ -22,15 +23,15 @@ func TestStatusDuringAStep(t *testing.T) {
 		a.TimeLeft != "6m0s" || a.TimeLeftSeconds != 360 || !strings.Contains(a.Reason, "5%") {
 		t.Fatalf("active = %+v", a)
 	}
-	if st.Route.Live != SlotBlue || st.Route.Weights[SlotGreen] != 5 || st.Route.Weights[SlotBlue] != 95 {
+	if st.Route.Live != slot.Blue || st.Route.Weights[slot.Green] != 5 || st.Route.Weights[slot.Blue] != 95 {
 		t.Errorf("route = %+v", st.Route)
 	}
 	if len(st.Slots) != 2 {
 		t.Fatalf("slots = %+v", st.Slots)
 	}
 	blue, green := st.Slots[0], st.Slots[1]
-	if blue.Slot != SlotBlue || !blue.Live || blue.Version != "v1" || blue.State != slotRunning || blue.Weight != 95 ||
-		green.Slot != SlotGreen || green.Live || green.Version != "v2" || green.Weight != 5 || green.Healthy != 2 || green.Total != 2 {
+	if blue.Slot != slot.Blue || !blue.Live || blue.Version != "v1" || blue.State != slot.Running || blue.Weight != 95 ||
+		green.Slot != slot.Green || green.Live || green.Version != "v2" || green.Weight != 5 || green.Healthy != 2 || green.Total != 2 {
 		t.Errorf("slots = %+v", st.Slots)
 	}
 	b, err := json.Marshal(st)

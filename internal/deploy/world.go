@@ -3,33 +3,9 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 )
-
-// The two slots. Slot names are plain strings here so this package does
-// not depend on the router.
-const (
-	SlotBlue  = "blue"
-	SlotGreen = "green"
-)
-
-// Slot states stored in store.SlotState.State.
-const (
-	slotStarting = "starting" // the runtime is starting it; not yet healthy
-	slotRunning  = "running"  // healthy once; serving, or warm for rollback
-	slotStopped  = "stopped"  // nothing runs
-)
-
-// other is the slot that is not s.
-func other(s string) string {
-	if s == SlotBlue {
-		return SlotGreen
-	}
-	return SlotBlue
-}
-
-// validSlot reports whether s names a slot.
-func validSlot(s string) bool { return s == SlotBlue || s == SlotGreen }
 
 // Runtime runs releases in slots (the process, static and kubernetes
 // drivers implement it).
@@ -37,23 +13,23 @@ type Runtime interface {
 	// Start makes slot run version and returns its instances' addresses. It
 	// is idempotent: if the slot already runs version, the running instances
 	// are kept (re-adopted after a restart) and their addresses returned.
-	Start(ctx context.Context, slot, version string) ([]string, error)
+	Start(ctx context.Context, s slot.Slot, version string) ([]string, error)
 	// Stop stops whatever runs in slot, also after a restart. Stopping an
 	// empty slot does nothing.
-	Stop(ctx context.Context, slot string) error
+	Stop(ctx context.Context, s slot.Slot) error
 }
 
 // Router is the data plane as the controller drives it.
 type Router interface {
 	// SetBackends replaces slot's backends; new ones start not yet healthy.
-	SetBackends(slot string, addrs []string)
+	SetBackends(s slot.Slot, addrs []string)
 	// SetRoute swaps the route table: the live slot and the percent of
 	// production traffic per slot (summing to 100).
-	SetRoute(live string, weights map[string]int) error
+	SetRoute(live slot.Slot, weights map[slot.Slot]int) error
 	// Route is the route table in force.
-	Route() (live string, weights map[string]int)
+	Route() (live slot.Slot, weights map[slot.Slot]int)
 	// SlotReady counts slot's healthy backends out of all of them.
-	SlotReady(slot string) (healthy, total int)
+	SlotReady(s slot.Slot) (healthy, total int)
 }
 
 // Drainer is implemented by a Router that knows when a slot without
@@ -62,7 +38,7 @@ type Router interface {
 type Drainer interface {
 	// Drained reports whether slot may stop now, and if not, how long to
 	// wait at most before asking again.
-	Drained(slot string) (drained bool, wait time.Duration)
+	Drained(s slot.Slot) (drained bool, wait time.Duration)
 }
 
 // Verifier checks a release through the preview route before any user
@@ -70,7 +46,7 @@ type Drainer interface {
 type Verifier interface {
 	// Verify runs the checks against slot. err means they could not run;
 	// passed false means they ran and failed; report explains either way.
-	Verify(ctx context.Context, slot, version string) (passed bool, report json.RawMessage, err error)
+	Verify(ctx context.Context, s slot.Slot, version string) (passed bool, report json.RawMessage, err error)
 }
 
 // Clock tells the time and wakes the controller at deadlines; tests use a

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"time"
 )
@@ -18,7 +19,7 @@ const (
 
 // Running is a release that is live or warm in a slot.
 type Running struct {
-	Slot    string
+	Slot    slot.Slot
 	Version string
 	State   SlotState
 	// StopAt is when a warm release is scheduled to stop (scale-down);

@@ -205,7 +205,7 @@ func TestMigrateCanContract(t *testing.T) {
 			t.Errorf("%v: refused: %v", c.running, err)
 		case c.refused != "":
 			ge, ok := err.(*GateError)
-			if !ok || ge.Blocking.Version != c.refused || !strings.Contains(err.Error(), "slot "+ge.Blocking.Slot) {
+			if !ok || ge.Blocking.Version != c.refused || !strings.Contains(err.Error(), "slot "+string(ge.Blocking.Slot)) {
 				t.Errorf("%v: err = %v, want refused naming %s", c.running, err, c.refused)
 			}
 		}

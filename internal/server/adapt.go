@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -21,11 +22,11 @@ var _ deploy.Router = routerAdapter{}
 // SetBackends gives slot new backends; new ones must pass the health
 // threshold before they get traffic. Addresses already present keep their
 // state, so re-adopted instances that serve traffic stay in rotation.
-func (a routerAdapter) SetBackends(slot string, addrs []string) {
-	a.r.SetBackends(router.Slot(slot), addrs, false)
+func (a routerAdapter) SetBackends(sl slot.Slot, addrs []string) {
+	a.r.SetBackends(router.Slot(sl), addrs, false)
 }
 
-func (a routerAdapter) SetRoute(live string, weights map[string]int) error {
+func (a routerAdapter) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {
 	t := router.Table{Live: router.Slot(live), Weights: make(map[router.Slot]int, len(weights))}
 	for s, w := range weights {
 		t.Weights[router.Slot(s)] = w
@@ -33,17 +34,17 @@ func (a routerAdapter) SetRoute(live string, weights map[string]int) error {
 	return a.r.SetTable(t)
 }
 
-func (a routerAdapter) Route() (string, map[string]int) {
+func (a routerAdapter) Route() (slot.Slot, map[slot.Slot]int) {
 	t := a.r.Table()
-	w := make(map[string]int, len(t.Weights))
+	w := make(map[slot.Slot]int, len(t.Weights))
 	for s, v := range t.Weights {
-		w[string(s)] = v
+		w[slot.Slot(s)] = v
 	}
-	return string(t.Live), w
+	return slot.Slot(t.Live), w
 }
 
-func (a routerAdapter) SlotReady(slot string) (healthy, total int) {
-	return a.r.SlotReady(router.Slot(slot))
+func (a routerAdapter) SlotReady(sl slot.Slot) (healthy, total int) {
+	return a.r.SlotReady(router.Slot(sl))
 }
 
 // checkVerifier runs the configured checks for the idle slot through the
@@ -71,10 +72,10 @@ func newVerifier(cfg *config.Config, checks []config.Check, client *http.Client,
 	}
 }
 
-func (v *checkVerifier) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+func (v *checkVerifier) Verify(ctx context.Context, sl slot.Slot, version string) (bool, json.RawMessage, error) {
 	o := v.opts
-	o.BaseURL, o.LiveURL, o.Slot, o.Version = v.base(), v.live(), slot, version
-	o.ArtifactsDir = filepath.Join(v.artifacts, slot+"-"+version)
+	o.BaseURL, o.LiveURL, o.Slot, o.Version = v.base(), v.live(), sl, version
+	o.ArtifactsDir = filepath.Join(v.artifacts, string(sl)+"-"+version)
 	rep := v.runner.Run(ctx, o, "")
 	data, err := json.Marshal(rep)
 	if err != nil {

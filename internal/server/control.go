@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
@@ -30,12 +31,12 @@ func (c *control) Status(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	out := Status{Status: st, Router: c.s.router.Status()}
-	for _, slot := range []string{deploy.SlotBlue, deploy.SlotGreen} {
-		if in := c.s.runtime.Instances(slot); in != nil {
+	for _, sl := range slot.All() {
+		if in := c.s.runtime.Instances(sl); in != nil {
 			if out.Instances == nil {
 				out.Instances = map[string]any{}
 			}
-			out.Instances[slot] = in
+			out.Instances[string(sl)] = in
 		}
 	}
 	return out, nil

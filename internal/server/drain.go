@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"time"
 
@@ -29,21 +30,21 @@ var _ deploy.Runtime = drainingRuntime{}
 // drainPoll is how often Stop looks at the slot's in-flight count.
 const drainPoll = 50 * time.Millisecond
 
-func (d drainingRuntime) Stop(ctx context.Context, slot string) error {
+func (d drainingRuntime) Stop(ctx context.Context, sl slot.Slot) error {
 	// The controller stops a slot once its MCP sessions are drained
 	// (routerAdapter.Drained); those still pinned go elsewhere from now on
 	// rather than to instances about to stop.
-	d.router.EndSessions(router.Slot(slot))
+	d.router.EndSessions(router.Slot(sl))
 	deadline := time.Now().Add(d.timeout)
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
 	for {
-		n := d.router.Status().Slots[router.Slot(slot)].Inflight
+		n := d.router.Status().Slots[router.Slot(sl)].Inflight
 		if n == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			d.log.Warn("stopping slot with requests still in flight: drain_timeout reached", "slot", slot, "inflight", n)
+			d.log.Warn("stopping slot with requests still in flight: drain_timeout reached", "slot", sl, "inflight", n)
 			break
 		}
 		select {
@@ -54,6 +55,6 @@ func (d drainingRuntime) Stop(ctx context.Context, slot string) error {
 	}
 	// What is left (long requests, streams of sessions opened before the
 	// switch) ends now, streams cleanly, before the processes get SIGTERM.
-	d.router.EndSlot(router.Slot(slot), fmt.Errorf("slot %s is being stopped", slot))
-	return d.runtime.Stop(ctx, slot)
+	d.router.EndSlot(router.Slot(sl), fmt.Errorf("slot %s is being stopped", sl))
+	return d.runtime.Stop(ctx, sl)
 }

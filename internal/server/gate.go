@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"time"
 
@@ -34,25 +35,25 @@ func withSchemaGate(cfg *config.Config, v deploy.Verifier, log *slog.Logger) dep
 	return v
 }
 
-func (g schemaGate) Verify(ctx context.Context, slot, version string) (bool, json.RawMessage, error) {
+func (g schemaGate) Verify(ctx context.Context, sl slot.Slot, version string) (bool, json.RawMessage, error) {
 	required := g.cfg.Releases[version].Requires
 	if len(required) == 0 {
 		if g.next == nil {
 			return true, nil, nil
 		}
-		return g.next.Verify(ctx, slot, version)
+		return g.next.Verify(ctx, sl, version)
 	}
 	start := time.Now()
 	gate := verify.Result{Name: "schema", Kind: "gate", Passed: true,
 		Reason: fmt.Sprintf("migrations %v are expanded and validate", required)}
 	if err := g.check(ctx, required); err != nil {
 		gate.Passed, gate.Reason = false, fmt.Sprintf("release %s requires %v: %v", version, required, err)
-		g.log.Info("schema gate refused the release", "version", version, "slot", slot, "reason", gate.Reason)
+		g.log.Info("schema gate refused the release", "version", version, "slot", sl, "reason", gate.Reason)
 	}
 	gate.Duration = time.Since(start)
-	rep := verify.Report{Slot: slot, Version: version, Results: []verify.Result{gate}, Passed: gate.Passed}
+	rep := verify.Report{Slot: sl, Version: version, Results: []verify.Result{gate}, Passed: gate.Passed}
 	if gate.Passed && g.next != nil {
-		passed, raw, err := g.next.Verify(ctx, slot, version)
+		passed, raw, err := g.next.Verify(ctx, sl, version)
 		if err != nil {
 			return false, nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // meterAdapter reads the router's per-slot measurement of all user
@@ -24,8 +25,8 @@ func newMeter(r *router.Router) meterAdapter {
 }
 
 // Measure is slot's cumulative counts of all user requests.
-func (a meterAdapter) Measure(slot string) analysis.Counts {
-	return a.counts(a.r.Measure(router.Slot(slot)))
+func (a meterAdapter) Measure(sl slot.Slot) analysis.Counts {
+	return a.counts(a.r.Measure(router.Slot(sl)))
 }
 
 func (a meterAdapter) counts(m router.Measurement) analysis.Counts {
@@ -60,8 +61,8 @@ func routerFilter(f config.Filter) router.Filter {
 	return router.Filter{PathPrefix: f.PathPrefix, MCPMethod: f.MCPMethod, MCPTool: f.MCPTool}
 }
 
-func (a analysisMeter) Measure(slot string) analysis.Measurement {
-	s := router.Slot(slot)
+func (a analysisMeter) Measure(sl slot.Slot) analysis.Measurement {
+	s := router.Slot(sl)
 	get := func(t router.Traffic, f config.Filter) analysis.Counts {
 		m, _ := a.r.MeasureOf(s, t, routerFilter(f))
 		return a.counts(m)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"time"
 
@@ -95,8 +96,8 @@ func (s *Server) running(ctx context.Context) ([]migrate.Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	return RunningReleases(st, func(slot, version string) (time.Time, error) {
-		return s.promotedAt(ctx, slot, version)
+	return RunningReleases(st, func(sl slot.Slot, version string) (time.Time, error) {
+		return s.promotedAt(ctx, sl, version)
 	})
 }
 
@@ -104,10 +105,10 @@ func (s *Server) running(ctx context.Context) ([]migrate.Running, error) {
 // contract gate sees them: a warm one with its scheduled scale-down, a live
 // one with when it got all production traffic (from promotedAt). Used by
 // serve and by `bluegreen migrate contract`, which reads st from serve.
-func RunningReleases(st deploy.Status, promotedAt func(slot, version string) (time.Time, error)) ([]migrate.Running, error) {
+func RunningReleases(st deploy.Status, promotedAt func(sl slot.Slot, version string) (time.Time, error)) ([]migrate.Running, error) {
 	var out []migrate.Running
 	for _, sl := range st.Slots {
-		if sl.Version == "" || sl.State == "stopped" {
+		if sl.Version == "" || sl.State == slot.Stopped {
 			continue
 		}
 		r := migrate.Running{Slot: sl.Slot, Version: sl.Version, State: migrate.SlotWarm, StopAt: sl.StopAt}
@@ -127,12 +128,12 @@ func RunningReleases(st deploy.Status, promotedAt func(slot, version string) (ti
 // first baking event of the newest deployment that took it there, or that
 // deployment's end when it had no baking (a warm rollback). Zero when no
 // such deployment is among the last 50.
-func (s *Server) promotedAt(ctx context.Context, slot, version string) (time.Time, error) {
+func (s *Server) promotedAt(ctx context.Context, sl slot.Slot, version string) (time.Time, error) {
 	ds, err := s.store.ListDeployments(ctx, s.cfg.App, 50)
 	if err != nil {
 		return time.Time{}, err
 	}
-	return deploy.PromotedAt(ds, slot, version, func(id int64) ([]store.Event, error) {
+	return deploy.PromotedAt(ds, sl, version, func(id int64) ([]store.Event, error) {
 		return s.store.Events(ctx, id)
 	})
 }

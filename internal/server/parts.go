@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"path/filepath"
 
@@ -47,9 +48,9 @@ func healthOptions(cfg *config.Config) health.Options {
 type runtime interface {
 	deploy.Runtime
 	// Instances describes the slot's instances for status (JSON-encodable).
-	Instances(slot string) any
+	Instances(sl slot.Slot) any
 	// Running lists the addresses already running in slot at start-up.
-	Running(slot string) []string
+	Running(sl slot.Slot) []string
 	// Close stops everything the driver started (normal stop).
 	Close(ctx context.Context) error
 }
@@ -87,9 +88,9 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 
 type staticRuntime struct{ *static.Driver }
 
-func (staticRuntime) Instances(string) any { return nil }
-func (r staticRuntime) Running(slot string) []string {
-	addrs, err := r.Start(context.Background(), slot, staticVersion)
+func (staticRuntime) Instances(slot.Slot) any { return nil }
+func (r staticRuntime) Running(sl slot.Slot) []string {
+	addrs, err := r.Start(context.Background(), sl, staticVersion)
 	if err != nil {
 		return nil
 	}
@@ -99,11 +100,11 @@ func (staticRuntime) Close(context.Context) error { return nil }
 
 type processRuntime struct{ *process.Driver }
 
-func (p processRuntime) Instances(slot string) any { return p.Driver.Instances(slot) }
+func (p processRuntime) Instances(sl slot.Slot) any { return p.Driver.Instances(sl) }
 
-func (p processRuntime) Running(slot string) []string {
+func (p processRuntime) Running(sl slot.Slot) []string {
 	var addrs []string
-	for _, in := range p.Driver.Instances(slot) {
+	for _, in := range p.Driver.Instances(sl) {
 		if in.State == process.StateRunning {
 			addrs = append(addrs, in.Addr)
 		}

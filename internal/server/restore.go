@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"net/http"
 	"time"
 
@@ -29,11 +30,11 @@ func (s *Server) restoreRouting(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, slot := range []router.Slot{router.Blue, router.Green} {
-		if addrs := s.runtime.Running(string(slot)); len(addrs) > 0 {
+	for _, sl := range []router.Slot{router.Blue, router.Green} {
+		if addrs := s.runtime.Running(slot.Slot(sl)); len(addrs) > 0 {
 			// They served before: in rotation at once; health checks and
 			// passive failures take out any that died meanwhile.
-			s.router.SetBackends(slot, addrs, true)
+			s.router.SetBackends(sl, addrs, true)
 		}
 	}
 	r, err := s.store.LoadRoute(ctx, s.cfg.App)
@@ -44,8 +45,8 @@ func (s *Server) restoreRouting(ctx context.Context) error {
 		return fmt.Errorf("load route table: %w", err)
 	}
 	t := router.Table{Live: router.Slot(r.Live), Weights: map[router.Slot]int{}}
-	for slot, w := range r.Weights {
-		t.Weights[router.Slot(slot)] = w
+	for sl, w := range r.Weights {
+		t.Weights[router.Slot(sl)] = w
 	}
 	if err := s.router.SetTable(t); err != nil {
 		return fmt.Errorf("restore route table: %w", err)
@@ -61,16 +62,16 @@ func (s *Server) seedStaticSlots(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load slots: %w", err)
 	}
-	have := map[string]bool{}
+	have := map[slot.Slot]bool{}
 	for _, st := range slots {
 		have[st.Slot] = st.Version != ""
 	}
-	for _, slot := range []string{deploy.SlotBlue, deploy.SlotGreen} {
-		if have[slot] {
+	for _, sl := range slot.All() {
+		if have[sl] {
 			continue
 		}
-		if err := s.store.SaveSlot(ctx, s.cfg.App, store.SlotState{Slot: slot, Version: staticVersion, State: "running"}); err != nil {
-			return fmt.Errorf("record static slot %s: %w", slot, err)
+		if err := s.store.SaveSlot(ctx, s.cfg.App, store.SlotState{Slot: sl, Version: staticVersion, State: slot.Running}); err != nil {
+			return fmt.Errorf("record static slot %s: %w", sl, err)
 		}
 	}
 	return nil

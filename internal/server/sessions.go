@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
@@ -23,7 +24,7 @@ var _ router.SessionStore = sessionStore{}
 func (s sessionStore) SaveSessionPins(ctx context.Context, pins []router.SessionPin) error {
 	out := make([]store.MCPSession, len(pins))
 	for i, p := range pins {
-		out[i] = store.MCPSession{ID: p.ID, Slot: string(p.Slot), Instance: p.Instance, LastUsed: p.LastUsed}
+		out[i] = store.MCPSession{ID: p.ID, Slot: slot.Slot(p.Slot), Instance: p.Instance, LastUsed: p.LastUsed}
 	}
 	return s.store.SaveMCPSessions(ctx, s.app, out)
 }
@@ -72,7 +73,7 @@ var _ deploy.Drainer = routerAdapter{}
 // Drained tells the controller whether slot, which has no production
 // traffic, may stop: no MCP session is pinned to it any more, or
 // routing.session_drain has passed since it lost its traffic.
-func (a routerAdapter) Drained(slot string) (bool, time.Duration) {
-	drained, left := a.r.SessionsDrained(router.Slot(slot))
+func (a routerAdapter) Drained(sl slot.Slot) (bool, time.Duration) {
+	drained, left := a.r.SessionsDrained(router.Slot(sl))
 	return drained, min(left, drainRecheck)
 }

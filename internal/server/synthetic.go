@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,8 +23,8 @@ func newSynthetic(cfg *config.Config, r *router.Router, log *slog.Logger, reg pr
 	}
 	g, err := synthetic.New(synthetic.Options{
 		Config: *sc,
-		Handler: func(slot string) http.Handler {
-			return r.Synthetic(router.Slot(slot))
+		Handler: func(sl slot.Slot) http.Handler {
+			return r.Synthetic(router.Slot(sl))
 		},
 		Host:     syntheticHost(cfg.Listen),
 		Logger:   log,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 )
 
@@ -71,18 +72,18 @@ type Store interface {
 
 // Route is the persisted route table.
 type Route struct {
-	Live    string         `json:"live"`    // "blue" or "green"
-	Weights map[string]int `json:"weights"` // percent per slot, sums to 100
+	Live    slot.Slot         `json:"live"`
+	Weights map[slot.Slot]int `json:"weights"` // percent per slot, sums to 100
 	// UpdatedAt is set by SaveRoute.
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // SlotState is what one slot runs.
 type SlotState struct {
-	Slot    string `json:"slot"`
-	Version string `json:"version"` // "" when nothing was ever deployed there
+	Slot    slot.Slot `json:"slot"`
+	Version string    `json:"version"` // "" when nothing was ever deployed there
 	// State: running, stopped (scaled down), starting.
-	State string `json:"state"`
+	State slot.State `json:"state"`
 	// Instances is the driver's own record (pids, ports, pod names), opaque here.
 	Instances json.RawMessage `json:"instances,omitempty"`
 	// StopAt: when the warm old release is to be scaled down (zero: not scheduled).
@@ -96,8 +97,8 @@ type SlotState struct {
 // behind its request path and loads them when serve starts, so sessions
 // survive a restart of serve.
 type MCPSession struct {
-	ID   string `json:"id"`   // the Mcp-Session-Id value
-	Slot string `json:"slot"` // "blue" or "green"
+	ID   string    `json:"id"` // the Mcp-Session-Id value
+	Slot slot.Slot `json:"slot"`
 	// Instance is the host:port that holds the session; "" pins the
 	// session to any instance of Slot.
 	Instance string `json:"instance"`
@@ -114,12 +115,12 @@ type Deployment struct {
 	App string `json:"app"`
 	// Kind: "deploy" (a new release) or "rollback" (back to the previous
 	// release after a deployment succeeded).
-	Kind        string `json:"kind"`
-	Version     string `json:"version"`      // release being deployed
-	Slot        string `json:"slot"`         // slot it is deployed into (the idle one at start)
-	FromVersion string `json:"from_version"` // release live when it started ("" on first deploy)
-	Strategy    string `json:"strategy"`
-	Phase       string `json:"phase"`
+	Kind        string    `json:"kind"`
+	Version     string    `json:"version"`      // release being deployed
+	Slot        slot.Slot `json:"slot"`         // slot it is deployed into (the idle one at start)
+	FromVersion string    `json:"from_version"` // release live when it started ("" on first deploy)
+	Strategy    string    `json:"strategy"`
+	Phase       string    `json:"phase"`
 	// Active is false once Phase is terminal; the store enforces at most one
 	// active deployment per app.
 	Active bool `json:"active"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -30,7 +31,7 @@ type Options struct {
 	Config config.Synthetic
 	// Handler returns the in-process handler of a slot's synthetic
 	// requests (router.Router.Synthetic).
-	Handler func(slot string) http.Handler
+	Handler func(s slot.Slot) http.Handler
 	// Host is the Host header of requests that do not set one, such as
 	// the production listener's address.
 	Host string
@@ -46,7 +47,7 @@ type Options struct {
 // is safe for concurrent use; Run must be running for traffic to flow.
 type Generator struct {
 	cfg     config.Synthetic
-	handler func(slot string) http.Handler
+	handler func(s slot.Slot) http.Handler
 	host    string
 	log     *slog.Logger
 	period  time.Duration
@@ -55,7 +56,7 @@ type Generator struct {
 	skipped  *prometheus.CounterVec
 
 	mu      sync.Mutex
-	target  []string
+	target  []slot.Slot
 	changed chan struct{}
 	running atomic.Bool
 	// senders counts the slots' senders still running (their requests
@@ -116,7 +117,7 @@ func New(opts Options) (*Generator, error) {
 // Target sends synthetic traffic to slots from now on (none: stop). It
 // does not block; Run follows. Requests already in flight to a slot no
 // longer targeted finish within the timeout.
-func (g *Generator) Target(slots ...string) {
+func (g *Generator) Target(slots ...slot.Slot) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if slices.Equal(g.target, slots) {
@@ -130,7 +131,7 @@ func (g *Generator) Target(slots ...string) {
 }
 
 // Targets returns the slots targeted now.
-func (g *Generator) Targets() []string {
+func (g *Generator) Targets() []slot.Slot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.target)
@@ -145,7 +146,7 @@ func (g *Generator) Run(ctx context.Context) error {
 	defer g.running.Store(false)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	senders := map[string]context.CancelFunc{}
+	senders := map[slot.Slot]context.CancelFunc{}
 	defer func() {
 		for _, stop := range senders {
 			stop()
@@ -153,31 +154,31 @@ func (g *Generator) Run(ctx context.Context) error {
 	}()
 	for {
 		want := g.Targets()
-		for slot, stop := range senders {
-			if !slices.Contains(want, slot) {
+		for sl, stop := range senders {
+			if !slices.Contains(want, sl) {
 				stop()
-				delete(senders, slot)
-				g.log.Info("synthetic traffic stopped", "slot", slot)
+				delete(senders, sl)
+				g.log.Info("synthetic traffic stopped", "slot", sl)
 			}
 		}
-		for _, slot := range want {
-			if _, ok := senders[slot]; ok {
+		for _, sl := range want {
+			if _, ok := senders[sl]; ok {
 				continue
 			}
-			h := g.handler(slot)
+			h := g.handler(sl)
 			if h == nil {
-				g.log.Error("synthetic traffic: no handler for slot", "slot", slot)
+				g.log.Error("synthetic traffic: no handler for slot", "slot", sl)
 				continue
 			}
 			sctx, stop := context.WithCancel(ctx)
-			senders[slot] = stop
-			s := newSender(g, slot, h)
+			senders[sl] = stop
+			s := newSender(g, sl, h)
 			g.senders.Add(1)
 			wg.Go(func() {
 				defer g.senders.Add(-1)
 				s.run(ctx, sctx)
 			})
-			g.log.Info("synthetic traffic started", "slot", slot, "rate", g.cfg.Rate, "requests", len(g.cfg.Requests))
+			g.log.Info("synthetic traffic started", "slot", sl, "rate", g.cfg.Rate, "requests", len(g.cfg.Requests))
 		}
 		select {
 		case <-ctx.Done():
@@ -190,7 +191,7 @@ func (g *Generator) Run(ctx context.Context) error {
 // sender sends one slot's synthetic traffic.
 type sender struct {
 	g    *Generator
-	slot string
+	slot slot.Slot
 	h    http.Handler
 	// sessions holds the MCP session of each mcp request (by index).
 	sessions map[int]*session
@@ -198,8 +199,8 @@ type sender struct {
 	ids      atomic.Int64 // JSON-RPC ids
 }
 
-func newSender(g *Generator, slot string, h http.Handler) *sender {
-	s := &sender{g: g, slot: slot, h: h, sessions: map[int]*session{}}
+func newSender(g *Generator, sl slot.Slot, h http.Handler) *sender {
+	s := &sender{g: g, slot: sl, h: h, sessions: map[int]*session{}}
 	for i, r := range g.cfg.Requests {
 		if r.MCP != nil {
 			s.sessions[i] = &session{}
@@ -226,7 +227,7 @@ func (s *sender) run(ctx, sctx context.Context) {
 		case <-tick.C:
 		}
 		if s.inflight.Load() >= MaxInFlight {
-			s.g.skipped.WithLabelValues(s.slot).Inc()
+			s.g.skipped.WithLabelValues(string(s.slot)).Inc()
 			continue
 		}
 		i := next
@@ -263,7 +264,7 @@ func (s *sender) do(ctx context.Context, method, path string, headers map[string
 	a := newAnswer(keep)
 	serve(s.h, a, req)
 	a.finish()
-	s.g.requests.WithLabelValues(s.slot, strconv.Itoa(a.code)).Inc()
+	s.g.requests.WithLabelValues(string(s.slot), strconv.Itoa(a.code)).Inc()
 	if a.code >= 500 || a.code == 499 {
 		s.g.log.Debug("synthetic request failed", "slot", s.slot, "method", method, "path", path, "status", a.code)
 	}

@@ -2,6 +2,7 @@ package synthetic
 
 import (
 	"context"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,7 +43,7 @@ func newSetup(t *testing.T, ropts router.Options, sc config.Synthetic, backends 
 	}
 	g, err := New(Options{
 		Config:   sc,
-		Handler:  func(slot string) http.Handler { return r.Synthetic(router.Slot(slot)) },
+		Handler:  func(s slot.Slot) http.Handler { return r.Synthetic(router.Slot(s)) },
 		Host:     "127.0.0.1:8080",
 		Logger:   ropts.Logger,
 		Registry: reg,
@@ -289,7 +290,7 @@ func TestGeneratorBounded(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	h := func(string) http.Handler { return http.NotFoundHandler() }
+	h := func(slot.Slot) http.Handler { return http.NotFoundHandler() }
 	ok := config.Synthetic{Rate: 1, Timeout: config.Duration(time.Second), Requests: []config.SyntheticRequest{{Method: "GET", Path: "/"}}}
 	for name, o := range map[string]Options{
 		"no handler": {Config: ok},

@@ -30,7 +30,7 @@ func (r *Runner) commandOnce(ctx context.Context, o Options, c *config.Check) at
 	cmd.Dir = o.Dir
 	cmd.Env = append(os.Environ(),
 		"TEST_URL="+strings.TrimRight(o.BaseURL, "/"),
-		"BLUEGREEN_SLOT="+o.Slot,
+		"BLUEGREEN_SLOT="+string(o.Slot),
 		"BLUEGREEN_VERSION="+o.Version,
 	)
 	out := newTail(tailLines, 64<<10)

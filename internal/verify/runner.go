@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -30,9 +31,9 @@ type Result struct {
 
 // Report is the outcome of a run. Slot and Version come from Options.
 type Report struct {
-	Slot    string   `json:"slot,omitempty"`
-	Version string   `json:"version,omitempty"`
-	Results []Result `json:"results"`
+	Slot    slot.Slot `json:"slot,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Results []Result  `json:"results"`
 	// Passed is true when every result passed (and so for no checks).
 	Passed bool `json:"passed"`
 }
@@ -54,7 +55,8 @@ type Options struct {
 	// Slot and Version name the release under check (green, v2). They go
 	// into the Report and into a command's BLUEGREEN_SLOT and
 	// BLUEGREEN_VERSION.
-	Slot, Version string
+	Slot    slot.Slot
+	Version string
 	// ArtifactsDir is where a failing browser check saves its screenshot;
 	// empty saves none.
 	ArtifactsDir string

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -37,10 +38,10 @@ type Backend interface {
 // RouteRequest is the body of POST /api/v1/route.
 type RouteRequest struct {
 	// Live makes a slot live with 100% of production traffic.
-	Live string `json:"live,omitempty"`
+	Live slot.Slot `json:"live,omitempty"`
 	// Weights sets percentages per slot, such as {"green": 30}; a slot left
 	// out gets the rest.
-	Weights map[string]int `json:"weights,omitempty"`
+	Weights map[slot.Slot]int `json:"weights,omitempty"`
 }
 
 // DeploymentView is a deployment with its events, for GET /api/v1/deployments/{id}.

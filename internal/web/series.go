@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"net/http"
 	"sync"
 	"time"
@@ -12,7 +13,7 @@ import (
 // Meter reads one slot's cumulative counts since the router started (the
 // router's own measurements, as the analysis reads them).
 type Meter interface {
-	Measure(slot string) analysis.Counts
+	Measure(s slot.Slot) analysis.Counts
 }
 
 // Defaults for the dashboard's charts: a point every 5s, 15 minutes kept.
@@ -22,7 +23,7 @@ const (
 )
 
 // seriesSlots are the slots sampled, in the order charts show them.
-var seriesSlots = [...]string{"blue", "green"}
+var seriesSlots = slot.All()
 
 // Series keeps the last Size samples of each slot's request rate, error
 // rate and p99 latency in a ring buffer, in memory: the dashboard's charts
@@ -44,8 +45,8 @@ type Series struct {
 // Point is one sample: each slot's numbers over the interval that ended
 // at Time.
 type Point struct {
-	Time  time.Time            `json:"t"`
-	Slots map[string]SlotPoint `json:"slots"`
+	Time  time.Time               `json:"t"`
+	Slots map[slot.Slot]SlotPoint `json:"slots"`
 }
 
 // SlotPoint is one slot's numbers over one interval. ErrorRate and P99
@@ -93,8 +94,8 @@ func (s *Series) Run(ctx context.Context) error {
 // call and sends it to the subscribers.
 func (s *Series) Sample(now time.Time) {
 	var cur [len(seriesSlots)]analysis.Counts
-	for i, slot := range seriesSlots {
-		cur[i] = s.meter.Measure(slot)
+	for i, sl := range seriesSlots {
+		cur[i] = s.meter.Measure(sl)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,10 +105,10 @@ func (s *Series) Sample(now time.Time) {
 		return
 	}
 	window := now.Sub(prevAt)
-	p := Point{Time: now.UTC().Truncate(time.Millisecond), Slots: make(map[string]SlotPoint, len(seriesSlots))}
-	for i, slot := range seriesSlots {
+	p := Point{Time: now.UTC().Truncate(time.Millisecond), Slots: make(map[slot.Slot]SlotPoint, len(seriesSlots))}
+	for i, sl := range seriesSlots {
 		sum := analysis.Summarize(cur[i].Sub(prev[i]), window)
-		p.Slots[slot] = SlotPoint{Requests: sum.Requests, Errors: sum.Errors,
+		p.Slots[sl] = SlotPoint{Requests: sum.Requests, Errors: sum.Errors,
 			RequestRate: sum.RequestRate, ErrorRate: sum.ErrorRate, P99: sum.P99}
 	}
 	s.ring[s.next] = p
@@ -154,10 +155,10 @@ func (s *Series) Subscribe(buffer int) (<-chan Point, func()) {
 
 // seriesView is the answer of GET /api/v1/metrics/series.
 type seriesView struct {
-	IntervalSeconds float64  `json:"interval_seconds"`
-	Size            int      `json:"size"`
-	Slots           []string `json:"slots"`
-	Points          []Point  `json:"points"`
+	IntervalSeconds float64     `json:"interval_seconds"`
+	Size            int         `json:"size"`
+	Slots           []slot.Slot `json:"slots"`
+	Points          []Point     `json:"points"`
 }
 
 func (h *handler) series(w http.ResponseWriter, _ *http.Request) {

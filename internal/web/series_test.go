@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,24 +18,24 @@ import (
 // fakeMeter returns counts set by the test.
 type fakeMeter struct {
 	mu     sync.Mutex
-	counts map[string]analysis.Counts
+	counts map[slot.Slot]analysis.Counts
 }
 
-func (m *fakeMeter) Measure(slot string) analysis.Counts {
+func (m *fakeMeter) Measure(sl slot.Slot) analysis.Counts {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.counts[slot]
+	return m.counts[sl]
 }
 
-func (m *fakeMeter) set(slot string, requests, errors uint64, latency []uint64) {
+func (m *fakeMeter) set(sl slot.Slot, requests, errors uint64, latency []uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.counts[slot] = analysis.Counts{Requests: requests, Errors: errors,
+	m.counts[sl] = analysis.Counts{Requests: requests, Errors: errors,
 		Latency: analysis.Histogram{Bounds: []float64{0.001, 0.01, 0.1, 1}, Counts: latency}}
 }
 
 func TestSeriesSamplesRates(t *testing.T) {
-	m := &fakeMeter{counts: map[string]analysis.Counts{}}
+	m := &fakeMeter{counts: map[slot.Slot]analysis.Counts{}}
 	s := NewSeries(m, 5*time.Second, 3)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.set("blue", 1000, 10, []uint64{1000, 0, 0, 0}) // before the baseline: not charted
@@ -73,7 +74,7 @@ func TestSeriesSamplesRates(t *testing.T) {
 }
 
 func TestSeriesEndpoint(t *testing.T) {
-	m := &fakeMeter{counts: map[string]analysis.Counts{}}
+	m := &fakeMeter{counts: map[slot.Slot]analysis.Counts{}}
 	series := NewSeries(m, time.Second, 10)
 	series.Sample(time.Now())
 	m.set("green", 50, 0, []uint64{0, 50, 0, 0})
@@ -97,7 +98,7 @@ func TestSeriesEndpoint(t *testing.T) {
 }
 
 func TestEventsStreamIncludesStatusAndSamples(t *testing.T) {
-	m := &fakeMeter{counts: map[string]analysis.Counts{}}
+	m := &fakeMeter{counts: map[slot.Slot]analysis.Counts{}}
 	series := NewSeries(m, time.Second, 10)
 	series.Sample(time.Now())
 	h, err := New(Options{Backend: &fakeBackend{}, Token: token, Series: series})

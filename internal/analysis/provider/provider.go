@@ -90,9 +90,9 @@ func (s *Set) Judge(ctx context.Context, w analysis.Window) []analysis.ProviderR
 // expand replaces the placeholders in s for window w.
 func expand(s string, w analysis.Window) string {
 	return strings.NewReplacer(
-		"{{slot}}", w.NewSlot,
+		"{{slot}}", string(w.NewSlot),
 		"{{version}}", w.NewVersion,
-		"{{live_slot}}", w.LiveSlot,
+		"{{live_slot}}", string(w.LiveSlot),
 		"{{live_version}}", w.LiveVersion,
 		"{{app}}", w.App,
 		"{{window}}", promDuration(w.Length),

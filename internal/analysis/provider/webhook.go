@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"net/http"
 	"strings"
 
@@ -19,13 +20,13 @@ type webhook struct {
 
 // webhookRequest is the JSON body sent to a webhook provider.
 type webhookRequest struct {
-	App           string  `json:"app"`
-	DeploymentID  int64   `json:"deployment_id"`
-	Slot          string  `json:"slot"`
-	Version       string  `json:"version"`
-	LiveSlot      string  `json:"live_slot"`
-	LiveVersion   string  `json:"live_version"`
-	WindowSeconds float64 `json:"window_seconds"`
+	App           string    `json:"app"`
+	DeploymentID  int64     `json:"deployment_id"`
+	Slot          slot.Slot `json:"slot"`
+	Version       string    `json:"version"`
+	LiveSlot      slot.Slot `json:"live_slot"`
+	LiveVersion   string    `json:"live_version"`
+	WindowSeconds float64   `json:"window_seconds"`
 }
 
 // webhookAnswer is what a webhook provider answers.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"maps"
 	"os"
@@ -148,16 +149,16 @@ func adoptable(ir instanceRecord) bool {
 // are kept (instances found gone after a restart are started again); if it
 // runs another version, that one is stopped first. Start returns once the
 // processes are spawned; it does not wait for them to be ready.
-func (d *Driver) Start(ctx context.Context, slot, version string) ([]string, error) {
-	if err := checkName("slot", slot); err != nil {
+func (d *Driver) Start(ctx context.Context, sl slot.Slot, version string) ([]string, error) {
+	if err := checkName("slot", string(sl)); err != nil {
 		return nil, fmt.Errorf("process driver: start %s: %w", version, err)
 	}
 	if err := checkName("version", version); err != nil {
-		return nil, fmt.Errorf("process driver: start in slot %s: %w", slot, err)
+		return nil, fmt.Errorf("process driver: start in slot %s: %w", sl, err)
 	}
-	s, err := d.slotSet(slot)
+	s, err := d.slotSet(string(sl))
 	if err != nil {
-		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, slot, err)
+		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, sl, err)
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -165,19 +166,19 @@ func (d *Driver) Start(ctx context.Context, slot, version string) ([]string, err
 	closed, current, running := d.closed, s.version, len(s.insts)
 	d.mu.Unlock()
 	if closed { // Close began while we waited for the slot
-		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, slot, ErrClosed)
+		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, sl, ErrClosed)
 	}
 	if running > 0 && current != version {
-		d.log.Info("stopping the previous version of the slot", keySlot, slot, keyVersion, current, "next", version)
+		d.log.Info("stopping the previous version of the slot", keySlot, sl, keyVersion, current, "next", version)
 		if err := d.stopSlot(ctx, s); err != nil {
-			return nil, fmt.Errorf("process driver: start %s in slot %s: stop %s first: %w", version, slot, current, err)
+			return nil, fmt.Errorf("process driver: start %s in slot %s: stop %s first: %w", version, sl, current, err)
 		}
 	}
 	d.mu.Lock()
 	s.version = version
 	d.mu.Unlock()
 	if err := d.fill(ctx, s, version); err != nil {
-		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, slot, err)
+		return nil, fmt.Errorf("process driver: start %s in slot %s: %w", version, sl, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -306,12 +307,12 @@ func (d *Driver) remove(s *slotSet, gone []*instance) {
 // Stop stops every instance in slot: SIGTERM to each process group, SIGKILL
 // after StopTimeout (or at once if ctx ends), in parallel, and returns when
 // the groups are gone. Stopping an empty slot does nothing.
-func (d *Driver) Stop(ctx context.Context, slot string) error {
-	if err := checkName("slot", slot); err != nil {
+func (d *Driver) Stop(ctx context.Context, sl slot.Slot) error {
+	if err := checkName("slot", string(sl)); err != nil {
 		return fmt.Errorf("process driver: stop: %w", err)
 	}
 	d.mu.Lock()
-	s := d.slots[slot]
+	s := d.slots[string(sl)]
 	d.mu.Unlock()
 	if s == nil {
 		return nil
@@ -319,7 +320,7 @@ func (d *Driver) Stop(ctx context.Context, slot string) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	if err := d.stopSlot(ctx, s); err != nil {
-		return fmt.Errorf("process driver: stop slot %s: %w", slot, err)
+		return fmt.Errorf("process driver: stop slot %s: %w", sl, err)
 	}
 	return nil
 }
@@ -336,10 +337,10 @@ func (d *Driver) stopSlot(ctx context.Context, s *slotSet) error {
 }
 
 // Instances returns the status of slot's instances, in instance order.
-func (d *Driver) Instances(slot string) []InstanceStatus {
+func (d *Driver) Instances(sl slot.Slot) []InstanceStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := d.slots[slot]
+	s := d.slots[string(sl)]
 	if s == nil {
 		return nil
 	}
@@ -398,16 +399,16 @@ func (d *Driver) Close(ctx context.Context) error {
 }
 
 // slotSet returns the set for slot, creating it; it fails once closed.
-func (d *Driver) slotSet(slot string) (*slotSet, error) {
+func (d *Driver) slotSet(sl string) (*slotSet, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil, ErrClosed
 	}
-	s := d.slots[slot]
+	s := d.slots[sl]
 	if s == nil {
-		s = &slotSet{name: slot}
-		d.slots[slot] = s
+		s = &slotSet{name: sl}
+		d.slots[sl] = s
 	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,8 +23,8 @@ import (
 // runtime is a copy of deploy.Runtime (this package must not import
 // deploy); the driver must satisfy it.
 type runtime interface {
-	Start(ctx context.Context, slot, version string) ([]string, error)
-	Stop(ctx context.Context, slot string) error
+	Start(ctx context.Context, s slot.Slot, version string) ([]string, error)
+	Stop(ctx context.Context, s slot.Slot) error
 }
 
 var _ runtime = (*Driver)(nil)
@@ -373,9 +374,9 @@ func TestCloseStopsEverySlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, slot := range []string{"blue", "green"} {
-		if _, err := d.Start(t.Context(), slot, "v1"); err != nil {
-			t.Fatalf("start %s: %v", slot, err)
+	for _, sl := range slot.All() {
+		if _, err := d.Start(t.Context(), sl, "v1"); err != nil {
+			t.Fatalf("start %s: %v", sl, err)
 		}
 	}
 	all := append(pids(d.Instances("blue")), pids(d.Instances("green"))...)
@@ -433,7 +434,10 @@ func TestBadInput(t *testing.T) {
 	if _, err := New(base); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("second driver on the same state directory: %v, want an in-use error", err)
 	}
-	for _, c := range []struct{ slot, version string }{
+	for _, c := range []struct {
+		slot    slot.Slot
+		version string
+	}{
 		{"../etc", "v1"}, {"", "v1"}, {"blue", "a/b"}, {"blue", ".."}, {"blue", ""},
 	} {
 		if _, err := d.Start(t.Context(), c.slot, c.version); err == nil {
@@ -509,16 +513,16 @@ func TestStopWithCancelledContextKillsAtOnce(t *testing.T) {
 func TestSlotsStartConcurrently(t *testing.T) {
 	d := newTestDriver(t, testOptions(t, nil))
 	var wg sync.WaitGroup
-	got := map[string][]string{}
+	got := map[slot.Slot][]string{}
 	var mu sync.Mutex
-	for _, slot := range []string{"blue", "green"} {
+	for _, sl := range slot.All() {
 		wg.Go(func() {
-			addrs, err := d.Start(t.Context(), slot, "v1")
+			addrs, err := d.Start(t.Context(), sl, "v1")
 			if err != nil {
-				t.Errorf("start %s: %v", slot, err)
+				t.Errorf("start %s: %v", sl, err)
 			}
 			mu.Lock()
-			got[slot] = addrs
+			got[sl] = addrs
 			mu.Unlock()
 			_ = d.Instances("blue")
 		})
@@ -529,10 +533,10 @@ func TestSlotsStartConcurrently(t *testing.T) {
 	if len(slices.Compact(all)) != 4 {
 		t.Fatalf("addresses %v, want 4 distinct", got)
 	}
-	for slot, addrs := range got {
+	for sl, addrs := range got {
 		for _, addr := range addrs {
-			if rep := hello(t, addr); rep.Slot != slot {
-				t.Errorf("%s answered %+v, want slot %s", addr, rep, slot)
+			if rep := hello(t, addr); rep.Slot != string(sl) {
+				t.Errorf("%s answered %+v, want slot %s", addr, rep, sl)
 			}
 		}
 	}

@@ -53,7 +53,7 @@ type helloReply struct {
 func helperServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "", "address")
-	slot := fs.String("slot", "", "slot")
+	sl := fs.String("slot", "", "slot")
 	version := fs.String("version", "", "version")
 	ignoreTerm := fs.Bool("ignore-term", false, "ignore SIGTERM")
 	spam := fs.Int("spam", 0, "bytes written to stdout every 5ms")
@@ -78,7 +78,7 @@ func helperServe(args []string) int {
 			return 1
 		}
 	}
-	reply := helloReply{PID: os.Getpid(), Listen: *listen, Slot: *slot, Version: *version, Env: map[string]string{}}
+	reply := helloReply{PID: os.Getpid(), Listen: *listen, Slot: *sl, Version: *version, Env: map[string]string{}}
 	for _, k := range []string{"PORT", "BLUEGREEN_SLOT", "BLUEGREEN_VERSION", "EXTRA"} {
 		reply.Env[k] = os.Getenv(k)
 	}
@@ -90,7 +90,7 @@ func helperServe(args []string) int {
 		fmt.Println("helper:", err)
 		return 1
 	}
-	fmt.Printf("helper listening on %s slot=%s version=%s\n", *listen, *slot, *version)
+	fmt.Printf("helper listening on %s slot=%s version=%s\n", *listen, *sl, *version)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if err := json.NewEncoder(w).Encode(reply); err != nil {

@@ -2,14 +2,15 @@ package static
 
 import (
 	"context"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"testing"
 )
 
 // runtime is a copy of deploy.Runtime; the driver must satisfy it.
 type runtime interface {
-	Start(ctx context.Context, slot, version string) ([]string, error)
-	Stop(ctx context.Context, slot string) error
+	Start(ctx context.Context, s slot.Slot, version string) ([]string, error)
+	Stop(ctx context.Context, s slot.Slot) error
 }
 
 var _ runtime = (*Driver)(nil)

@@ -19,7 +19,7 @@ func (s *Store) SaveMCPSessions(ctx context.Context, app string, pins []store.MC
 	instances := make([]string, len(pins))
 	used := make([]time.Time, len(pins))
 	for i, p := range pins {
-		ids[i], slots[i], instances[i], used[i] = p.ID, p.Slot, p.Instance, p.LastUsed.UTC()
+		ids[i], slots[i], instances[i], used[i] = p.ID, string(p.Slot), p.Instance, p.LastUsed.UTC()
 	}
 	// A batch naming one id twice would make ON CONFLICT touch a row twice
 	// (an error); the last value of an id wins, as it would one by one.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func TestOpenOddPath(t *testing.T) {
 	// '?', '#', '%' and spaces are part of the file name, not URI syntax.
 	path := filepath.Join(t.TempDir(), "my state?x=1#frag%20", "db")
 	s := openT(t, path)
-	if err := s.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[string]int{"blue": 100}}); err != nil {
+	if err := s.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}}); err != nil {
 		t.Fatalf("save route: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"reflect"
 	"testing"
 
@@ -12,7 +13,7 @@ func testReopen(t *testing.T, open Opener) {
 	ctx := t.Context()
 	s := open(t)
 
-	route := store.Route{Live: "green", Weights: map[string]int{"blue": 30, "green": 70}}
+	route := store.Route{Live: "green", Weights: map[slot.Slot]int{"blue": 30, "green": 70}}
 	if err := s.SaveRoute(ctx, "shop", route); err != nil {
 		t.Fatalf("save route: %v", err)
 	}

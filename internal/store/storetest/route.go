@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"reflect"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func testRouteRoundTrip(t *testing.T, open Opener) {
 	}
 
 	before := time.Now().Add(-time.Millisecond)
-	want := store.Route{Live: "blue", Weights: map[string]int{"blue": 90, "green": 10}}
+	want := store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 90, "green": 10}}
 	if err := s.SaveRoute(ctx, "shop", want); err != nil {
 		t.Fatalf("save route: %v", err)
 	}
@@ -36,11 +37,11 @@ func testRouteRoundTrip(t *testing.T, open Opener) {
 	}
 
 	// Last writer wins; other apps are untouched.
-	second := store.Route{Live: "green", Weights: map[string]int{"green": 100}}
+	second := store.Route{Live: "green", Weights: map[slot.Slot]int{"green": 100}}
 	if err := s.SaveRoute(ctx, "shop", second); err != nil {
 		t.Fatalf("save route again: %v", err)
 	}
-	other := store.Route{Live: "blue", Weights: map[string]int{"blue": 100}}
+	other := store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}}
 	if err := s.SaveRoute(ctx, "other", other); err != nil {
 		t.Fatalf("save route of other app: %v", err)
 	}
@@ -101,7 +102,7 @@ func testSlotUpsert(t *testing.T, open Opener) {
 	if len(slots) != 2 {
 		t.Fatalf("slots = %+v, want blue and green", slots)
 	}
-	byName := map[string]store.SlotState{}
+	byName := map[slot.Slot]store.SlotState{}
 	for _, sl := range slots {
 		byName[sl.Slot] = sl
 	}
@@ -117,7 +118,7 @@ func testSlotUpsert(t *testing.T, open Opener) {
 		if !jsonEqual(t, got.Instances, want.Instances) {
 			t.Errorf("slot %s Instances = %s, want %s", want.Slot, got.Instances, want.Instances)
 		}
-		checkTime(t, "slot "+want.Slot+" StopAt", want.StopAt, got.StopAt)
+		checkTime(t, "slot "+string(want.Slot)+" StopAt", want.StopAt, got.StopAt)
 		if got.UpdatedAt.IsZero() || got.UpdatedAt.Location() != time.UTC {
 			t.Errorf("slot %s UpdatedAt = %v, want a UTC time set by the store", want.Slot, got.UpdatedAt)
 		}
