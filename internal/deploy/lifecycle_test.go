@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"strings"
@@ -207,7 +208,7 @@ func TestMetricsShowThePhase(t *testing.T) {
 			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 		}
 	}
-	if got[string(PhaseSucceeded)] != 1 || got[string(PhaseShifting)] != 0 || len(got) != len(Phases()) {
+	if got[string(PhaseSucceeded)] != 1 || got[string(PhaseShifting)] != 0 || len(got) != len(api.Phases()) {
 		t.Errorf("bluegreen_deployment_phase = %v, want succeeded 1 and the rest 0", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"maps"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // the event's data carries the resulting weight and step plus extra.
 func (c *Controller) move(d store.Deployment, to Phase, reason string, extra map[string]any, change func(*store.Deployment, *details)) (store.Deployment, store.Event, error) {
 	from := Phase(d.Phase)
-	if !from.CanMoveTo(to) {
+	if !canMove(from, to) {
 		return d, store.Event{}, fmt.Errorf("move deployment %d from %s to %s: %w", d.ID, from, to, ErrNotAllowed)
 	}
 	x, err := readDetails(d)
@@ -86,7 +87,7 @@ func (c *Controller) transition(ctx context.Context, d *store.Deployment, to Pha
 
 // setPhaseGauge makes bluegreen_deployment_phase 1 for p, 0 for the rest.
 func (c *Controller) setPhaseGauge(p Phase) {
-	for _, q := range Phases() {
+	for _, q := range api.Phases() {
 		v := 0.0
 		if q == p {
 			v = 1
