@@ -8,7 +8,9 @@
 // its own (proxy errors, successful responses), into a Counter: a small
 // state machine that turns an instance unhealthy after UnhealthyThreshold
 // consecutive failures and healthy again after HealthyThreshold consecutive
-// successes.
+// successes. Options.PassiveEjectionLimit bounds what passive observations
+// alone may do: how many of a pool's instances may be out of rotation for
+// them to take one more out (Options.MaxPassiveEjection).
 //
 // The package knows nothing about routing; the router owns one Counter per
 // instance and runs one Loop per instance.

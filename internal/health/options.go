@@ -14,6 +14,9 @@ const (
 	DefaultTimeout            = 2 * time.Second
 	DefaultHealthyThreshold   = 2
 	DefaultUnhealthyThreshold = 3
+	// DefaultMaxPassiveEjection is the default Options.MaxPassiveEjection:
+	// passive failures alone may take half of a slot's instances out.
+	DefaultMaxPassiveEjection = 50
 )
 
 // Options configures active health checks for every instance of an app.
@@ -30,6 +33,26 @@ type Options struct {
 	// UnhealthyThreshold is the number of consecutive failures that take a
 	// healthy instance out of rotation.
 	UnhealthyThreshold int
+	// MaxPassiveEjection is the share of a slot's instances, in percent
+	// (0 to 100), that may be out of rotation when passive failures take
+	// one more out (see PassiveEjectionLimit). An instance that passive
+	// failures would take out beyond it stays in rotation until active
+	// checks fail UnhealthyThreshold times in a row. Nil means
+	// DefaultMaxPassiveEjection; 100 lets passive failures take every
+	// instance out, 0 none.
+	MaxPassiveEjection *int
+}
+
+// PassiveEjectionLimit is how many of total instances may be out of
+// rotation for passive failures to take one out: MaxPassiveEjection
+// percent of total, rounded down. With one instance and less than 100%,
+// it is 0: passive failures alone never take a single instance out.
+func (o Options) PassiveEjectionLimit(total int) int {
+	pct := DefaultMaxPassiveEjection
+	if o.MaxPassiveEjection != nil {
+		pct = min(max(*o.MaxPassiveEjection, 0), 100)
+	}
+	return total * pct / 100
 }
 
 // WithDefaults returns o with every zero field set to its default.
@@ -48,6 +71,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.UnhealthyThreshold == 0 {
 		o.UnhealthyThreshold = DefaultUnhealthyThreshold
+	}
+	if o.MaxPassiveEjection == nil {
+		o.MaxPassiveEjection = new(DefaultMaxPassiveEjection)
 	}
 	return o
 }
@@ -70,6 +96,9 @@ func (o Options) Validate() error {
 	}
 	if o.UnhealthyThreshold < 1 {
 		errs = append(errs, fmt.Errorf("health unhealthy_threshold %d: must be at least 1", o.UnhealthyThreshold))
+	}
+	if p := o.MaxPassiveEjection; p != nil && (*p < 0 || *p > 100) {
+		errs = append(errs, fmt.Errorf("health max_passive_ejection %d%%: must be from 0%% to 100%%", *p))
 	}
 	return errors.Join(errs...)
 }

@@ -196,3 +196,34 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestPassiveEjectionLimit(t *testing.T) {
+	for _, tc := range []struct {
+		pct         *int
+		total, want int
+	}{
+		{nil, 1, 0}, // the default 50%: a single instance is never taken out
+		{nil, 2, 1},
+		{nil, 3, 1},
+		{nil, 4, 2},
+		{new(100), 1, 1},
+		{new(100), 3, 3},
+		{new(0), 4, 0},
+		{new(34), 3, 1},
+		{nil, 0, 0},
+	} {
+		o := Options{MaxPassiveEjection: tc.pct}
+		if got := o.PassiveEjectionLimit(tc.total); got != tc.want {
+			t.Errorf("PassiveEjectionLimit(%d) with %v%% = %d, want %d", tc.total, tc.pct, got, tc.want)
+		}
+	}
+	if d := (Options{}).WithDefaults().MaxPassiveEjection; d == nil || *d != DefaultMaxPassiveEjection {
+		t.Errorf("default max passive ejection %v, want %d", d, DefaultMaxPassiveEjection)
+	}
+	for _, pct := range []int{-1, 101} {
+		err := Options{MaxPassiveEjection: new(pct)}.WithDefaults().Validate()
+		if err == nil || !strings.Contains(err.Error(), "max_passive_ejection") {
+			t.Errorf("max passive ejection %d%%: %v", pct, err)
+		}
+	}
+}

@@ -16,59 +16,107 @@ type backend struct {
 	slot Slot
 	addr string
 
-	// up is read on the request path; it mirrors counter.Healthy().
+	// up is read on the request path: the instance is in rotation. It is
+	// counter.Healthy(), or held.
 	up       atomic.Bool
 	inflight atomic.Int64
 	// failures mirrors counter.ConsecutiveFailures() so the request path
 	// can skip the lock when there is nothing to reset.
 	failures atomic.Int32
-	upGauge  prometheus.Gauge
+	// held is set while the counter says unhealthy but the slot's passive
+	// ejection ceiling keeps the instance in rotation (ejection.go).
+	held    atomic.Bool
+	upGauge prometheus.Gauge
 	// gone is set once SetBackends removed the instance.
 	gone atomic.Bool
 
-	mu      sync.Mutex // guards counter and removed
+	mu      sync.Mutex // guards counter, activeFailures and removed
 	counter *health.Counter
-	removed bool
+	// activeFailures counts consecutive failed active checks: only they
+	// take a held instance out.
+	activeFailures     int
+	unhealthyThreshold int
+	removed            bool
 }
 
 func newBackend(slot Slot, addr string, healthy bool, opts health.Options, upVec *prometheus.GaugeVec) *backend {
 	b := &backend{
-		slot:    slot,
-		addr:    addr,
-		counter: health.NewCounter(opts.HealthyThreshold, opts.UnhealthyThreshold, healthy),
-		upGauge: upVec.WithLabelValues(string(slot), addr),
+		slot:               slot,
+		addr:               addr,
+		counter:            health.NewCounter(opts.HealthyThreshold, opts.UnhealthyThreshold, healthy),
+		unhealthyThreshold: max(opts.UnhealthyThreshold, 1),
+		upGauge:            upVec.WithLabelValues(string(slot), addr),
 	}
 	b.up.Store(healthy)
 	b.upGauge.Set(boolFloat(healthy))
 	return b
 }
 
-// observe records one health result and reports the resulting state,
-// whether it changed, and whether the result was applied at all.
+// observed is what one health result did to an instance.
+type observed struct {
+	// up is whether the instance is in rotation after the result, changed
+	// whether that changed, applied whether the result counted at all.
+	up, changed, applied bool
+	// held and released say the instance started or stopped being held
+	// in rotation by the passive ejection ceiling.
+	held, released bool
+}
+
+// observe records one health result. mayEject, asked only when failures
+// that are not all active ones would take the instance out of rotation,
+// says whether the slot's passive ejection ceiling allows it; the caller
+// holds the pool's lock, so that two instances cannot both take the last
+// place.
 //
-// A passive success only resets the failure count of a healthy instance:
-// an unhealthy instance comes back through active checks alone. Results for
-// a removed backend are dropped.
-func (b *backend) observe(source observationSource, ok bool) (healthy, changed, applied bool) {
+// An instance leaves rotation when the counter turns it unhealthy and
+// either its last UnhealthyThreshold failures were all active checks or
+// mayEject allows it; otherwise it is held in rotation, and each later
+// failure asks again. It comes back, or stops being held, when the counter
+// turns it healthy. A passive success only resets the failure count of a
+// healthy instance: an unhealthy one comes back through active checks
+// alone. Results for a removed backend are dropped.
+func (b *backend) observe(source observationSource, ok bool, mayEject func() bool) observed {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.removed {
-		return false, false, false
+		return observed{}
 	}
 	switch source {
 	case sourcePassive:
 		if ok && (!b.counter.Healthy() || b.counter.ConsecutiveFailures() == 0) {
-			return b.counter.Healthy(), false, false
+			return observed{up: b.up.Load()}
 		}
 	case sourceActive:
+		if ok {
+			b.activeFailures = 0
+		} else {
+			b.activeFailures++
+		}
 	}
-	healthy, changed = b.counter.Observe(ok)
+	healthy, _ := b.counter.Observe(ok)
 	b.failures.Store(int32(b.counter.ConsecutiveFailures()))
-	if changed {
-		b.up.Store(healthy)
-		b.upGauge.Set(boolFloat(healthy))
+	wasUp, wasHeld := b.up.Load(), b.held.Load()
+	up, held := healthy, false
+	if !healthy && wasUp {
+		switch {
+		case b.activeFailures >= b.unhealthyThreshold:
+			up = false // active checks confirm it
+		case ok || !mayEject():
+			// A success of a held instance, or passive failures beyond
+			// the ceiling: it stays in rotation.
+			up, held = true, true
+		default:
+			up = false
+		}
 	}
-	return healthy, changed, true
+	if up != wasUp {
+		b.up.Store(up)
+		b.upGauge.Set(boolFloat(up))
+	}
+	if held != wasHeld {
+		b.held.Store(held)
+	}
+	return observed{up: up, changed: up != wasUp, applied: true, held: held && !wasHeld, released: wasHeld && !held}
 }
 
 // remove marks b as no longer part of its pool: later health results are
@@ -89,6 +137,7 @@ func (b *backend) status() BackendStatus {
 		Healthy:             b.up.Load(),
 		Inflight:            b.inflight.Load(),
 		ConsecutiveFailures: int(b.failures.Load()),
+		PassiveHeld:         b.held.Load(),
 	}
 }
 

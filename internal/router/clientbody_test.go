@@ -94,7 +94,7 @@ func TestClientFaultsAreNotBackendFailures(t *testing.T) {
 	obs := &observations{}
 	tr := newTestRouter(t, Options{
 		MCPMetrics: true, // reads JSON POST bodies ahead
-		Health:     health.Options{UnhealthyThreshold: 1},
+		Health:     health.Options{UnhealthyThreshold: 1, MaxPassiveEjection: new(100)},
 	}, false)
 	tr.observeHook = obs.add
 	tr.SetBackends(Blue, []string{
@@ -262,7 +262,7 @@ func TestClientFaultsOnPinnedAndSyntheticRequests(t *testing.T) {
 	obs := &observations{}
 	tr := newTestRouter(t, Options{
 		MCPSessions: true,
-		Health:      health.Options{UnhealthyThreshold: 1},
+		Health:      health.Options{UnhealthyThreshold: 1, MaxPassiveEjection: new(100)},
 	}, false)
 	tr.observeHook = obs.add
 	mcp := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -317,7 +317,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // backend that resets the connection while it reads the body.
 func TestBackendFailureWithBodyStillCounts(t *testing.T) {
 	obs := &observations{}
-	tr := newTestRouter(t, Options{Health: health.Options{UnhealthyThreshold: 1}}, false)
+	tr := newTestRouter(t, Options{Health: health.Options{UnhealthyThreshold: 1, MaxPassiveEjection: new(100)}}, false)
 	tr.observeHook = obs.add
 	bad := resettingAddr(t)
 	tr.SetBackends(Blue, []string{bad}, true)

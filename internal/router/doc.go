@@ -21,7 +21,8 @@
 //     when the attempt fails before response headers, and feeds the
 //     failures that are the instance's own (connection refused, reset or
 //     closed before the response head, malformed response) into its
-//     health.Counter (passive checks). A failure reading the client's body
+//     health.Counter (passive checks), within the slot's passive ejection
+//     ceiling (ejection.go). A failure reading the client's body
 //     (malformed chunking, cut short, over a limit, too slow) is the
 //     client's: never retried, never a passive failure, answered
 //     400/413/408/499 by the router and counted only in
@@ -74,5 +75,10 @@
 //
 // Router.Run runs one active health check loop (package health) per
 // instance; unhealthy instances leave rotation and come back after the
-// healthy threshold. A slot with no healthy instance answers 503 at once.
+// healthy threshold. Passive failures alone take an instance out only
+// while at most health.Options.MaxPassiveEjection of its slot's instances
+// would be out (ejection.go); beyond that it stays in rotation, held,
+// until active checks fail UnhealthyThreshold times in a row — a slot is
+// never emptied by failed requests alone. A slot with no healthy instance
+// answers 503 at once.
 package router

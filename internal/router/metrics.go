@@ -54,7 +54,17 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 			Name:        "bluegreen_inflight_requests",
 			Help:        "Requests (and streams) in flight on the slot.",
 			ConstLabels: prometheus.Labels{"slot": string(slot)},
-		}, func() float64 { return float64(s.inflight.Load()) }))
+		}, func() float64 { return float64(s.inflight.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "bluegreen_passive_ejections_held",
+				Help:        "Instances of the slot kept in rotation although passive failures would take them out, because health.max_passive_ejection allows no more out; they leave when active checks fail.",
+				ConstLabels: prometheus.Labels{"slot": string(slot)},
+			}, func() float64 { return float64(s.pool.heldCount()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "bluegreen_passive_ejections_refused_total",
+				Help:        "Times health.max_passive_ejection kept an instance of the slot in rotation that passive failures would have taken out.",
+				ConstLabels: prometheus.Labels{"slot": string(slot)},
+			}, func() float64 { return float64(s.passiveRefused.Load()) }))
 	}
 	if t := r.sessions; t != nil {
 		m.sessionsLost = prometheus.NewCounterVec(prometheus.CounterOpts{

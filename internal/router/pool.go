@@ -12,7 +12,7 @@ import (
 type pool struct {
 	slot Slot
 
-	mu       sync.Mutex // serialises replace and rebuildHealthy
+	mu       sync.Mutex // serialises replace and health changes (Router.observe)
 	backends atomic.Pointer[[]*backend]
 	healthy  atomic.Pointer[[]*backend]
 	next     atomic.Uint64
@@ -111,13 +111,8 @@ func (p *pool) replace(addrs []string, newBackend func(addr string) *backend, dr
 	return added, removed
 }
 
-// rebuildHealthy recomputes the rotation after an instance changed state.
-func (p *pool) rebuildHealthy() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rebuildHealthyLocked()
-}
-
+// rebuildHealthyLocked recomputes the rotation after an instance changed
+// state. The caller holds p.mu.
 func (p *pool) rebuildHealthyLocked() {
 	all := p.all()
 	h := make([]*backend, 0, len(all))

@@ -47,7 +47,8 @@ type Options struct {
 	// the header with exactly the secret to the idle slot. Both empty turn
 	// header routing off; one without the other is an error.
 	PreviewHeader, PreviewSecret string
-	// Health configures active checks; zero fields take health defaults.
+	// Health configures active checks and the passive ejection ceiling
+	// (MaxPassiveEjection, ejection.go); zero fields take health defaults.
 	Health health.Options
 	// MCPErrors counts, on the slots' meters, MCP errors inside 2xx
 	// answers: a JSON-RPC error or a tool result with isError: true, in a
@@ -155,8 +156,11 @@ type slotState struct {
 	pinnedProxy *httputil.ReverseProxy
 	inflight    atomic.Int64
 	retries     atomic.Int64
-	drain       drainState
-	metrics     slotMetrics
+	// passiveRefused counts the times the passive ejection ceiling kept
+	// an instance in rotation (ejection.go).
+	passiveRefused atomic.Int64
+	drain          drainState
+	metrics        slotMetrics
 	// meters count the slot's answers for analysis, per kind of traffic:
 	// [0] all requests, [i+1] those Options.Filters[i] selects.
 	meters [numTraffic][]meter
@@ -440,31 +444,46 @@ type observation struct {
 	addr    string
 	source  observationSource
 	ok      bool
-	healthy bool
+	healthy bool // in rotation after it
 	changed bool
+	held    bool // in rotation only by the passive ejection ceiling
 }
 
 // observe feeds one health result of b into its counter and takes b out of
-// (or back into) rotation when its state changes.
+// (or back into) rotation when its state changes, within the slot's
+// passive ejection ceiling (ejection.go). It runs under the pool's lock:
+// health results are rare next to requests, and the ceiling must see the
+// slot's other instances as they are.
 func (r *Router) observe(b *backend, source observationSource, ok bool, err error) {
-	healthy, changed, applied := b.observe(source, ok)
-	if !applied {
+	s := r.slotState(b.slot)
+	p := &s.pool
+	p.mu.Lock()
+	res := b.observe(source, ok, func() bool { return p.mayEjectLocked(r.health) })
+	if res.changed {
+		p.rebuildHealthyLocked()
+	}
+	p.mu.Unlock()
+	if !res.applied {
 		return
 	}
-	if changed {
-		s := r.slotState(b.slot)
-		s.pool.rebuildHealthy()
-		healthyN, total := s.pool.counts()
-		if healthy {
-			r.log.Info("backend back in rotation", keySlot, b.slot, keyBackend, b.addr,
-				"healthy", healthyN, "total", total)
-		} else {
-			r.log.Warn("backend left rotation", keySlot, b.slot, keyBackend, b.addr,
-				"source", source, keyError, err, "healthy", healthyN, "total", total)
-		}
+	healthyN, total := p.counts()
+	switch {
+	case res.changed && res.up:
+		r.log.Info("backend back in rotation", keySlot, b.slot, keyBackend, b.addr,
+			"healthy", healthyN, "total", total)
+	case res.changed:
+		r.log.Warn("backend left rotation", keySlot, b.slot, keyBackend, b.addr,
+			"source", source, keyError, err, "healthy", healthyN, "total", total)
+	case res.held:
+		s.passiveRefused.Add(1)
+		r.log.Warn("backend kept in rotation: passive checks alone may not take more instances of the slot out",
+			keySlot, b.slot, keyBackend, b.addr, keyError, err, "failures", b.failures.Load(),
+			"max_out", r.health.PassiveEjectionLimit(total), "healthy", healthyN, "total", total)
+	case res.released:
+		r.log.Info("backend no longer held in rotation: active checks pass", keySlot, b.slot, keyBackend, b.addr)
 	}
 	if hook := r.observeHook; hook != nil {
-		hook(observation{slot: b.slot, addr: b.addr, source: source, ok: ok, healthy: healthy, changed: changed})
+		hook(observation{slot: b.slot, addr: b.addr, source: source, ok: ok, healthy: res.up, changed: res.changed, held: b.held.Load()})
 	}
 }
 

@@ -1,6 +1,9 @@
 package router
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Status is a snapshot of the router for the admin API and the dashboard.
 type Status struct {
@@ -18,6 +21,14 @@ type SlotStatus struct {
 	Inflight int64 `json:"inflight"`
 	// Retries counts requests retried on another instance since start.
 	Retries int64 `json:"retries"`
+	// PassiveEjectionLimit is how many of the slot's instances may be out
+	// of rotation for passive failures to take one more out
+	// (health.max_passive_ejection of Total, rounded down).
+	PassiveEjectionLimit int `json:"passive_ejection_limit"`
+	// PassiveHeld counts the instances passive failures would have taken
+	// out beyond that limit: they stay in rotation until active checks
+	// fail (BackendStatus.PassiveHeld).
+	PassiveHeld int `json:"passive_held"`
 	// Draining is true while the slot waits, after losing production
 	// traffic, for its earlier requests to finish before DrainDeadline.
 	Draining      bool      `json:"draining"`
@@ -48,6 +59,11 @@ type BackendStatus struct {
 	Healthy             bool   `json:"healthy"`
 	Inflight            int64  `json:"inflight"`
 	ConsecutiveFailures int    `json:"consecutive_failures"`
+	// PassiveHeld is true while the instance is in rotation only because
+	// passive failures may not take more of its slot out; HeldReason says
+	// so in words.
+	PassiveHeld bool   `json:"passive_held"`
+	HeldReason  string `json:"held_reason,omitempty"`
 }
 
 // Status returns a snapshot of the route table, the slots and their
@@ -75,8 +91,16 @@ func (r *Router) Status() Status {
 			Streams:              s.streams.status(),
 			Backends:             []BackendStatus{},
 		}
+		limit := r.health.PassiveEjectionLimit(total)
+		ss.PassiveEjectionLimit = limit
 		for _, b := range s.pool.all() {
-			ss.Backends = append(ss.Backends, b.status())
+			bs := b.status()
+			if bs.PassiveHeld {
+				ss.PassiveHeld++
+				bs.HeldReason = fmt.Sprintf("failed requests would take it out (%d failures in a row), but passive checks may take an instance out only while at most %d of %d are out (health.max_passive_ejection %d%%); it leaves rotation when active checks fail %d times in a row",
+					bs.ConsecutiveFailures, limit, total, *r.health.MaxPassiveEjection, r.health.UnhealthyThreshold)
+			}
+			ss.Backends = append(ss.Backends, bs)
 		}
 		st.Slots[slot] = ss
 	}

@@ -29,11 +29,15 @@ func TestStatusJSON(t *testing.T) {
 			Inflight      *int64    `json:"inflight"`
 			Draining      bool      `json:"draining"`
 			DrainDeadline time.Time `json:"drain_deadline"`
+			PassiveHeld   *int      `json:"passive_held"`
+			PassiveLimit  *int      `json:"passive_ejection_limit"`
 			Backends      []struct {
-				Addr                string `json:"addr"`
-				Healthy             bool   `json:"healthy"`
-				Inflight            *int64 `json:"inflight"`
-				ConsecutiveFailures *int   `json:"consecutive_failures"`
+				Addr                string  `json:"addr"`
+				Healthy             bool    `json:"healthy"`
+				Inflight            *int64  `json:"inflight"`
+				ConsecutiveFailures *int    `json:"consecutive_failures"`
+				PassiveHeld         *bool   `json:"passive_held"`
+				HeldReason          *string `json:"held_reason"`
 			} `json:"backends"`
 		} `json:"slots"`
 	}
@@ -50,7 +54,14 @@ func TestStatusJSON(t *testing.T) {
 	if green.Total != 1 || green.Healthy != 0 || green.Draining || green.Weight != 100 {
 		t.Fatalf("green %+v in %s", green, b)
 	}
-	if be := blue.Backends[1]; be.Addr != "127.0.0.1:2" || !be.Healthy || be.Inflight == nil || be.ConsecutiveFailures == nil {
+	if be := blue.Backends[1]; be.Addr != "127.0.0.1:2" || !be.Healthy || be.Inflight == nil || be.ConsecutiveFailures == nil ||
+		be.PassiveHeld == nil || *be.PassiveHeld || be.HeldReason != nil {
 		t.Fatalf("backend %+v in %s", be, b)
+	}
+	// The default ceiling: passive failures may take 1 of blue's 2
+	// instances out, none of green's 1.
+	if blue.PassiveHeld == nil || *blue.PassiveHeld != 0 || blue.PassiveLimit == nil || *blue.PassiveLimit != 1 ||
+		green.PassiveLimit == nil || *green.PassiveLimit != 0 {
+		t.Fatalf("passive ejection fields in %s", b)
 	}
 }

@@ -97,7 +97,10 @@ func (t *slotTransport) attempt(req *http.Request, b *backend) (*http.Response, 
 		}
 		return nil, err
 	}
-	if b.failures.Load() != 0 {
+	// Only a healthy instance's failure count is reset by a request (a
+	// held one comes back through active checks): the request path takes
+	// no lock otherwise.
+	if b.failures.Load() != 0 && !b.held.Load() {
 		t.r.observe(b, sourcePassive, true, nil)
 	}
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
