@@ -99,6 +99,11 @@ type Health struct {
 	Timeout            Duration `yaml:"timeout"`
 	HealthyThreshold   int      `yaml:"healthy_threshold"`
 	UnhealthyThreshold int      `yaml:"unhealthy_threshold"`
+	// MaxPassiveEjection is the share of a slot's instances that may be
+	// out of rotation for failed requests (passive checks) alone to take
+	// one more out; beyond it an instance leaves only when active checks
+	// fail.
+	MaxPassiveEjection Percent `yaml:"max_passive_ejection"`
 	// ReadyTimeout bounds the waiting_ready phase.
 	ReadyTimeout Duration `yaml:"ready_timeout"`
 }

@@ -28,6 +28,7 @@ func Default() *Config {
 			Timeout:            Duration(2 * time.Second),
 			HealthyThreshold:   2,
 			UnhealthyThreshold: 3,
+			MaxPassiveEjection: 50,
 			ReadyTimeout:       Duration(60 * time.Second),
 		},
 		Routing: Routing{

@@ -49,6 +49,7 @@ health:
   timeout: 2s                      # one check's deadline
   healthy_threshold: 2             # passes in a row to be healthy
   unhealthy_threshold: 3           # failures in a row to be unhealthy
+  max_passive_ejection: 50%        # share of a slot's instances failed requests alone may take out; the rest wait for active checks
   ready_timeout: 60s               # how long a new release may take to become healthy
 
 routing:

@@ -179,6 +179,9 @@ func (v *validator) health() {
 	if h.UnhealthyThreshold < 1 {
 		v.at("health.unhealthy_threshold", "must be at least 1, not %d", h.UnhealthyThreshold)
 	}
+	if h.MaxPassiveEjection < 0 || h.MaxPassiveEjection > 100 {
+		v.at("health.max_passive_ejection", "must be from 0%% to 100%%, not %d%%", int(h.MaxPassiveEjection))
+	}
 }
 
 func (v *validator) routing() {

@@ -40,6 +40,7 @@ func healthOptions(cfg *config.Config) health.Options {
 		Timeout:            h.Timeout.D(),
 		HealthyThreshold:   h.HealthyThreshold,
 		UnhealthyThreshold: h.UnhealthyThreshold,
+		MaxPassiveEjection: new(int(h.MaxPassiveEjection)),
 	}
 }
 
