@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net"
 	"net/http"
@@ -13,8 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
 
@@ -154,7 +154,7 @@ func slotNames(ctx context.Context, cfg *config.Config, sl config.CheckSlot) (na
 		return "", ""
 	}
 	c.http.Timeout = 3 * time.Second
-	var st server.Status
+	var st api.Status
 	if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
 		return "", ""
 	}

@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/server"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -202,7 +202,7 @@ func demoFollow(ctx context.Context, p *demoPrinter, c *client, id int64, load *
 			lastLoad = time.Now()
 		}
 		if !d.Active {
-			if deploy.Phase(d.Phase) != deploy.PhaseSucceeded {
+			if api.Phase(d.Phase) != api.PhaseSucceeded {
 				return failErr(fmt.Errorf("deployment %d of %s ended %s: %s", d.ID, d.Version, d.Phase, d.Reason))
 			}
 			return nil

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -93,7 +92,7 @@ func follow(ctx context.Context, e *env, c *client, id int64) error {
 	tty := isTerminal(e.stdout)
 	last := ""
 	for {
-		var st server.Status
+		var st api.Status
 		if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
 			return apiFail(err)
 		}
@@ -116,8 +115,8 @@ func follow(ctx context.Context, e *env, c *client, id int64) error {
 				}
 				return finalVerdict(*d)
 			}
-		} else if d2, err := fetchDeployment(ctx, c, id); err == nil && deploy.Phase(d2.Phase).Terminal() {
-			return finalVerdict(deploy.DeploymentStatus{ID: d2.ID, Phase: deploy.Phase(d2.Phase), Reason: d2.Reason, Version: d2.Version})
+		} else if d2, err := fetchDeployment(ctx, c, id); err == nil && api.Phase(d2.Phase).Terminal() {
+			return finalVerdict(api.DeploymentStatus{ID: d2.ID, Phase: api.Phase(d2.Phase), Reason: d2.Reason, Version: d2.Version})
 		}
 		select {
 		case <-ctx.Done():
@@ -135,13 +134,13 @@ func fetchDeployment(ctx context.Context, c *client, id int64) (store.Deployment
 
 // progressLine describes where a deployment is; withTime adds the clock
 // and the time left in the step.
-func progressLine(d deploy.DeploymentStatus, withTime bool) string {
+func progressLine(d api.DeploymentStatus, withTime bool) string {
 	var parts []string
 	if withTime {
 		parts = append(parts, time.Now().Format(time.TimeOnly))
 	}
 	parts = append(parts, string(d.Phase))
-	if d.Phase == deploy.PhaseShifting && d.Steps > 0 {
+	if d.Phase == api.PhaseShifting && d.Steps > 0 {
 		parts = append(parts, fmt.Sprintf("step %d/%d", d.Step+1, d.Steps))
 	}
 	parts = append(parts, fmt.Sprintf("%s %d%%", d.Slot, d.Weight))
@@ -154,8 +153,8 @@ func progressLine(d deploy.DeploymentStatus, withTime bool) string {
 	return strings.Join(parts, "  ")
 }
 
-func finalVerdict(d deploy.DeploymentStatus) error {
-	if d.Phase == deploy.PhaseSucceeded {
+func finalVerdict(d api.DeploymentStatus) error {
+	if d.Phase == api.PhaseSucceeded {
 		return nil
 	}
 	msg := fmt.Sprintf("deployment %d of %s ended %s", d.ID, d.Version, d.Phase)

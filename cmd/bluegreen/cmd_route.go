@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strconv"
 	"strings"
 
-	"github.com/bluegreen-dev/bluegreen/internal/web"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func cmdRoute(ctx context.Context, e *env, args []string) error {
@@ -18,7 +18,7 @@ func cmdRoute(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	req := web.RouteRequest{Live: slot.Slot(*live)}
+	req := api.RouteRequest{Live: slot.Slot(*live)}
 	if *weight != "" {
 		sl, pct, err := parseWeight(*weight)
 		if err != nil {

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 )
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
@@ -38,7 +36,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		fmt.Fprint(e.stdout, string(raw))
 		return nil
 	}
-	var st server.Status
+	var st api.Status
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("decode status: %w", err)
 	}
@@ -47,7 +45,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 }
 
 // renderStatus is the human form of `bluegreen status`.
-func renderStatus(st server.Status, now time.Time) string {
+func renderStatus(st api.Status, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "app %s: live %s, production traffic blue %d%% green %d%%\n\n",
 		st.App, st.Route.Live, st.Route.Weights["blue"], st.Route.Weights["green"])
@@ -61,7 +59,7 @@ func renderStatus(st server.Status, now time.Time) string {
 		if version == "" {
 			version = "-"
 		}
-		rs := st.Router.Slots[router.Slot(s.Slot)]
+		rs := st.Router.Slots[s.Slot]
 		state := s.State
 		if state == "" {
 			state = "empty"
@@ -94,7 +92,7 @@ func renderStatus(st server.Status, now time.Time) string {
 
 // sessionsLine says how many MCP sessions are pinned to a slot and, for a
 // running slot without traffic, whether they still hold up its scale-down.
-func sessionsLine(s deploy.SlotStatus, rs router.SlotStatus, now time.Time) string {
+func sessionsLine(s api.SlotStatus, rs api.RouterSlotStatus, now time.Time) string {
 	n := rs.MCPSessions
 	sessions := fmt.Sprintf("%d MCP session", n)
 	if n != 1 {
@@ -118,7 +116,7 @@ func sessionsLine(s deploy.SlotStatus, rs router.SlotStatus, now time.Time) stri
 	}
 }
 
-func renderDeployment(d deploy.DeploymentStatus) string {
+func renderDeployment(d api.DeploymentStatus) string {
 	var b strings.Builder
 	kind := "deployment"
 	if d.Kind == "rollback" {
@@ -134,7 +132,7 @@ func renderDeployment(d deploy.DeploymentStatus) string {
 		phase += " (in " + string(d.PausedIn) + ")"
 	}
 	fmt.Fprintf(&b, "  phase %s", phase)
-	if d.Steps > 0 && (d.Phase == deploy.PhaseShifting || d.PausedIn == deploy.PhaseShifting) {
+	if d.Steps > 0 && (d.Phase == api.PhaseShifting || d.PausedIn == api.PhaseShifting) {
 		fmt.Fprintf(&b, ", step %d of %d", d.Step+1, d.Steps)
 	}
 	fmt.Fprintf(&b, ", %s %d%%", d.Slot, d.Weight)

@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // watchStatus is `bluegreen status --watch`: it follows the event stream
@@ -35,7 +34,7 @@ func watchStatus(ctx context.Context, e *env, c *client, asJSON bool) error {
 			fmt.Fprintf(e.stdout, "%s\n", raw)
 			return nil
 		}
-		var st server.Status
+		var st api.Status
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return fmt.Errorf("decode status: %w", err)
 		}
@@ -132,7 +131,7 @@ func followStatus(ctx context.Context, c *client, fn func([]byte) error) error {
 
 // renderWatch is the watch view: split bar, phase, last verdict, then the
 // status table. color adds ANSI colours to the bar (terminals only).
-func renderWatch(st server.Status, now time.Time, color bool) string {
+func renderWatch(st api.Status, now time.Time, color bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s · Ctrl-C to stop\n\n", st.App, now.Format(time.TimeOnly))
 	b.WriteString(splitBar(st, color))
@@ -145,7 +144,7 @@ func renderWatch(st server.Status, now time.Time, color bool) string {
 			phase += " (in " + string(d.PausedIn) + ")"
 		}
 		fmt.Fprintf(&b, "phase    %s", phase)
-		if d.Steps > 0 && (d.Phase == deploy.PhaseShifting || d.PausedIn == deploy.PhaseShifting) {
+		if d.Steps > 0 && (d.Phase == api.PhaseShifting || d.PausedIn == api.PhaseShifting) {
 			fmt.Fprintf(&b, ", step %d of %d", d.Step+1, d.Steps)
 		}
 		if d.TimeLeft != "" {
@@ -170,7 +169,7 @@ func renderWatch(st server.Status, now time.Time, color bool) string {
 
 // splitBar draws production traffic as a bar of 40 cells: blue on the
 // left, green on the right.
-func splitBar(st server.Status, color bool) string {
+func splitBar(st api.Status, color bool) string {
 	const width = 40
 	blue, green := st.Route.Weights["blue"], st.Route.Weights["green"]
 	nb := (blue*width + 50) / 100
@@ -197,7 +196,7 @@ func splitBar(st server.Status, color bool) string {
 
 // timeless drops what changes with the clock alone (time left, the
 // scale-down countdown), so a change of it is not a new block.
-func timeless(st server.Status) server.Status {
+func timeless(st api.Status) api.Status {
 	if st.Active != nil {
 		a := *st.Active
 		a.TimeLeft = ""

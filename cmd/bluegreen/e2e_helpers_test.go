@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -205,13 +205,13 @@ func (a *app) cli(args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
-func (a *app) status() server.Status {
+func (a *app) status() api.Status {
 	a.t.Helper()
 	out, errOut, code := a.cli("status", "--json")
 	if code != 0 {
 		a.t.Fatalf("status: exit %d: %s", code, errOut)
 	}
-	var st server.Status
+	var st api.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		a.t.Fatalf("status json: %v\n%s", err, out)
 	}

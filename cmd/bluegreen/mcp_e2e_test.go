@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"net/http"
 	"os"
@@ -16,9 +15,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func buildMCPApp(t *testing.T) string {
@@ -158,7 +156,7 @@ func TestMCPSessionsSurviveServeRestart(t *testing.T) {
 	defer cancel()
 	waitFor(t, 30*time.Second, "both slots healthy", func() bool {
 		st := a.status()
-		return st.Router.Slots[router.Blue].Healthy == 2 && st.Router.Slots[router.Green].Healthy == 2
+		return st.Router.Slots[slot.Blue].Healthy == 2 && st.Router.Slots[slot.Green].Healthy == 2
 	})
 
 	const n = 8
@@ -200,7 +198,7 @@ func TestMCPSessionsSurviveServeRestart(t *testing.T) {
 	callAll("after the restart of serve")
 
 	st := a.status()
-	blue := st.Router.Slots[router.Blue]
+	blue := st.Router.Slots[slot.Blue]
 	if blue.MCPSessions != n || blue.CanScaleDown || blue.SessionDrainDeadline.IsZero() {
 		t.Fatalf("blue after the restart: %d sessions, can scale down %v, session drain until %v; want %d, false, set",
 			blue.MCPSessions, blue.CanScaleDown, blue.SessionDrainDeadline, n)
@@ -229,7 +227,7 @@ func TestMCPSessionsSurviveServeRestart(t *testing.T) {
 		}
 	}
 	st = a.status()
-	if blue := st.Router.Slots[router.Blue]; blue.MCPSessions != 0 || !blue.CanScaleDown {
+	if blue := st.Router.Slots[slot.Blue]; blue.MCPSessions != 0 || !blue.CanScaleDown {
 		t.Fatalf("blue after its sessions ended: %d sessions, can scale down %v", blue.MCPSessions, blue.CanScaleDown)
 	}
 }
@@ -238,15 +236,15 @@ func TestMCPSessionsSurviveServeRestart(t *testing.T) {
 // without traffic, whether they hold up its scale-down.
 func TestStatusShowsMCPSessions(t *testing.T) {
 	now := time.Date(2030, 1, 1, 10, 0, 0, 0, time.Local)
-	st := server.Status{
-		Status: deploy.Status{App: "clinic", Route: deploy.RouteStatus{Live: "green", Weights: map[slot.Slot]int{"green": 100}},
-			Slots: []deploy.SlotStatus{
-				{Slot: "blue", Version: "v1", State: "running", StopAt: now.Add(30 * time.Minute)},
-				{Slot: "green", Version: "v2", State: "running", Live: true, Weight: 100},
-			}},
-		Router: router.Status{Slots: map[router.Slot]router.SlotStatus{
-			router.Blue:  {MCPSessions: 3, SessionDrainDeadline: now.Add(15 * time.Minute)},
-			router.Green: {MCPSessions: 1},
+	st := api.Status{
+		App: "clinic", Route: api.Route{Live: "green", Weights: map[slot.Slot]int{"green": 100}},
+		Slots: []api.SlotStatus{
+			{Slot: "blue", Version: "v1", State: "running", StopAt: now.Add(30 * time.Minute)},
+			{Slot: "green", Version: "v2", State: "running", Live: true, Weight: 100},
+		},
+		Router: api.RouterStatus{Slots: map[slot.Slot]api.RouterSlotStatus{
+			slot.Blue:  {MCPSessions: 3, SessionDrainDeadline: now.Add(15 * time.Minute)},
+			slot.Green: {MCPSessions: 1},
 		}},
 	}
 	out := renderStatus(st, now)
@@ -258,14 +256,14 @@ func TestStatusShowsMCPSessions(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	b := st.Router.Slots[router.Blue]
+	b := st.Router.Slots[slot.Blue]
 	b.CanScaleDown = true
-	st.Router.Slots[router.Blue] = b
+	st.Router.Slots[slot.Blue] = b
 	if out := renderStatus(st, now); !strings.Contains(out, "3 MCP sessions pinned; session drain over: can scale down") {
 		t.Errorf("status after the session drain:\n%s", out)
 	}
 	b.MCPSessions = 0
-	st.Router.Slots[router.Blue] = b
+	st.Router.Slots[slot.Blue] = b
 	if out := renderStatus(st, now); !strings.Contains(out, "no MCP session pinned: nothing holds up its scale-down") {
 		t.Errorf("status without sessions:\n%s", out)
 	}

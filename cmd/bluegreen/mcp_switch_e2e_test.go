@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // mcpWire watches one SDK client session on the wire: the initialize
@@ -155,7 +156,7 @@ func TestMCPFiftySessionsAcrossSwitchE2E(t *testing.T) {
 	defer cancel()
 	waitFor(t, 30*time.Second, "both slots healthy", func() bool {
 		st := a.status()
-		return st.Router.Slots[router.Blue].Healthy == 2 && st.Router.Slots[router.Green].Healthy == 2
+		return st.Router.Slots[slot.Blue].Healthy == 2 && st.Router.Slots[slot.Green].Healthy == 2
 	})
 
 	rt := &http.Transport{MaxIdleConnsPerHost: 2 * sessions}
@@ -238,8 +239,8 @@ func TestMCPFiftySessionsAcrossSwitchE2E(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("sessions not ready: %v", ctx.Err())
 	}
-	if st := a.status(); st.Router.Slots[router.Blue].MCPSessions != sessions {
-		t.Errorf("before the switch blue has %d pinned MCP sessions, want %d", st.Router.Slots[router.Blue].MCPSessions, sessions)
+	if st := a.status(); st.Router.Slots[slot.Blue].MCPSessions != sessions {
+		t.Errorf("before the switch blue has %d pinned MCP sessions, want %d", st.Router.Slots[slot.Blue].MCPSessions, sessions)
 	}
 
 	// The switch, while the sessions are calling.
@@ -313,14 +314,14 @@ func TestMCPFiftySessionsAcrossSwitchE2E(t *testing.T) {
 		}
 		left := int64(sessions - (b+1)*per)
 		waitFor(t, 10*time.Second, fmt.Sprintf("blue's pinned MCP sessions down to %d", left), func() bool {
-			return a.status().Router.Slots[router.Blue].MCPSessions == left
+			return a.status().Router.Slots[slot.Blue].MCPSessions == left
 		})
 	}
 	st := a.status()
-	if blue := st.Router.Slots[router.Blue]; blue.MCPSessions != 0 || !blue.CanScaleDown {
+	if blue := st.Router.Slots[slot.Blue]; blue.MCPSessions != 0 || !blue.CanScaleDown {
 		t.Fatalf("blue after its sessions ended: %d sessions, can scale down %v", blue.MCPSessions, blue.CanScaleDown)
 	}
-	if green := st.Router.Slots[router.Green]; green.MCPSessions != 0 {
+	if green := st.Router.Slots[slot.Green]; green.MCPSessions != 0 {
 		t.Errorf("green after its sessions ended: %d sessions pinned, want 0", green.MCPSessions)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 )
 
 // window builds n requests with errs errors, all at ms milliseconds.
@@ -45,8 +45,8 @@ func TestRenderVerdict(t *testing.T) {
 	})
 	v = analysis.Combine(v, []analysis.ProviderResult{{Name: "upstream-errors", Kind: "prometheus", Result: analysis.Pass,
 		Value: ptrTo(0.1), Max: ptrTo(0.5), Reason: "query returned 0.1"}})
-	got := renderDeployment(deploy.DeploymentStatus{ID: 7, Kind: "deploy", Version: "v2", Slot: "green", FromVersion: "v1",
-		Strategy: "linear 50% every 30s", Phase: deploy.PhaseRollingBack, Weight: 0, Reason: "analysis failed: " + v.Reason, Analysis: &v})
+	got := renderDeployment(api.DeploymentStatus{ID: 7, Kind: "deploy", Version: "v2", Slot: "green", FromVersion: "v1",
+		Strategy: "linear 50% every 30s", Phase: api.PhaseRollingBack, Weight: 0, Reason: "analysis failed: " + v.Reason, Analysis: &v})
 	golden := filepath.Join("testdata", "status_verdict.golden")
 	if *updateGolden {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

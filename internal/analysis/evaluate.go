@@ -2,13 +2,13 @@ package analysis
 
 import (
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // The thresholds of compare: statistical: the new slot fails when it is

@@ -2,8 +2,9 @@ package analysis
 
 import (
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // Window is what an external provider is asked about: one analysis window

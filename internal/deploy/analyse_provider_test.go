@@ -2,13 +2,13 @@ package deploy
 
 import (
 	"context"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // fakeProviders answers every window with one fixed result and records

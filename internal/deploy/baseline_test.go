@@ -1,13 +1,13 @@
 package deploy
 
 import (
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // bakeZeroHarness runs v1 live on blue under rps requests per second with

@@ -2,11 +2,11 @@ package deploy
 
 import (
 	"context"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 

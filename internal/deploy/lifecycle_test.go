@@ -2,12 +2,13 @@ package deploy
 
 import (
 	"encoding/json"
-	"github.com/bluegreen-dev/bluegreen/internal/api"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func TestFirstReleaseGoesLiveOnBlueAtOnce(t *testing.T) {

@@ -1,9 +1,9 @@
 package deploy
 
 import (
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 

@@ -2,10 +2,10 @@ package deploy
 
 import (
 	"errors"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 

@@ -3,10 +3,11 @@ package deploy
 import (
 	"context"
 	"encoding/json"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // TestAfterPromotionChecks: the after_promotion checks run once, when the

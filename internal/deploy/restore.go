@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 

@@ -1,11 +1,11 @@
 package deploy
 
 import (
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 

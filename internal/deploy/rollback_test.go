@@ -1,9 +1,10 @@
 package deploy
 
 import (
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func TestRollbackWhileWarmIsOneRouteSwap(t *testing.T) {

@@ -2,81 +2,29 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/analysis"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
-// Status is the whole picture for `bluegreen status` and GET /api/v1/status.
-type Status struct {
-	App   string       `json:"app"`
-	Route RouteStatus  `json:"route"`
-	Slots []SlotStatus `json:"slots"`
-	// Active is the deployment in progress; nil when none.
-	Active *DeploymentStatus `json:"active,omitempty"`
-	// Last is the newest deployment when none is active; nil if there was none.
-	Last *DeploymentStatus `json:"last,omitempty"`
-}
-
-// RouteStatus is the route table in force in the router.
-type RouteStatus struct {
-	Live    slot.Slot         `json:"live"`
-	Weights map[slot.Slot]int `json:"weights"`
-}
-
-// SlotStatus is what one slot runs and how healthy it is.
-type SlotStatus struct {
-	Slot    slot.Slot  `json:"slot"`
-	Version string     `json:"version"` // "" when nothing was ever deployed there
-	State   slot.State `json:"state"`   // running, starting or stopped
-	Live    bool       `json:"live"`
-	Weight  int        `json:"weight"` // percent of production traffic
-	Healthy int        `json:"healthy"`
-	Total   int        `json:"total"`
-	// StopAt is when the warm release stops (scale-down), if scheduled.
-	StopAt time.Time `json:"stop_at,omitzero"`
-}
-
-// DeploymentStatus is one deployment as users see it.
-type DeploymentStatus struct {
-	ID          int64     `json:"id"`
-	Kind        string    `json:"kind"`
-	Version     string    `json:"version"`
-	Slot        slot.Slot `json:"slot"`
-	FromVersion string    `json:"from_version"`
-	Strategy    string    `json:"strategy"`
-	Phase       Phase     `json:"phase"`
-	// PausedIn is the phase a paused deployment resumes into.
-	PausedIn Phase `json:"paused_in,omitempty"`
-	Step     int   `json:"step"`  // 0-based index into the strategy's steps
-	Steps    int   `json:"steps"` // number of steps, the last being 100%
-	Weight   int   `json:"weight"`
-	// TimeLeft is what remains of the current step, bake or ready wait
-	// (kept while paused); empty when nothing is timed.
-	TimeLeft        string    `json:"time_left,omitempty"`
-	TimeLeftSeconds float64   `json:"time_left_seconds"`
-	Deadline        time.Time `json:"deadline,omitzero"`
-	Reason          string    `json:"reason"` // why the last transition happened
-	// Report is the verifier's report, Failure the data given with Fail.
-	Report  json.RawMessage `json:"report,omitempty"`
-	Failure json.RawMessage `json:"failure,omitempty"`
-	// Analysis is the newest analysis window's verdict, with its numbers.
-	Analysis  *analysis.Verdict `json:"analysis,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	EndedAt   time.Time         `json:"ended_at,omitzero"`
-}
+// The status types are the admin API's (package api); these names stay
+// until every caller uses api's.
+type (
+	Status           = api.Status
+	SlotStatus       = api.SlotStatus
+	DeploymentStatus = api.DeploymentStatus
+)
 
 // Status reports the route in force, the slots and the active (or last)
 // deployment.
 func (c *Controller) Status(ctx context.Context) (Status, error) {
 	st := Status{App: c.app}
 	live, weights := c.router.Route()
-	st.Route = RouteStatus{Live: live, Weights: map[slot.Slot]int{slot.Blue: weights[slot.Blue], slot.Green: weights[slot.Green]}}
+	st.Route = api.Route{Live: live, Weights: map[slot.Slot]int{slot.Blue: weights[slot.Blue], slot.Green: weights[slot.Green]}}
 	slots, err := c.loadSlots(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("status of %s: %w", c.app, err)

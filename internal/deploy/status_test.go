@@ -2,10 +2,11 @@ package deploy
 
 import (
 	"encoding/json"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func TestStatusDuringAStep(t *testing.T) {

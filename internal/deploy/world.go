@@ -3,8 +3,9 @@ package deploy
 import (
 	"context"
 	"encoding/json"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // Runtime runs releases in slots (the process, static and kubernetes

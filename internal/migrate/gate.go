@@ -3,9 +3,10 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // SlotState is how a slot's release can still be reached.

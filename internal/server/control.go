@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/web"
 )
@@ -19,18 +21,14 @@ var _ web.Backend = (*control)(nil)
 
 // Status is GET /api/v1/status: the controller's picture plus the
 // router's live numbers and the driver's instances per slot.
-type Status struct {
-	deploy.Status
-	Router    router.Status  `json:"router"`
-	Instances map[string]any `json:"instances,omitempty"`
-}
-
-func (c *control) Status(ctx context.Context) (any, error) {
-	st, err := c.s.ctrl.Status(ctx)
+func (c *control) Status(ctx context.Context) (api.Status, error) {
+	out, err := c.s.ctrl.Status(ctx)
 	if err != nil {
-		return nil, err
+		return api.Status{}, err
 	}
-	out := Status{Status: st, Router: c.s.router.Status()}
+	if out.Router, err = routerStatus(c.s.router); err != nil {
+		return api.Status{}, err
+	}
 	for _, sl := range slot.All() {
 		if in := c.s.runtime.Instances(sl); in != nil {
 			if out.Instances == nil {
@@ -42,7 +40,7 @@ func (c *control) Status(ctx context.Context) (any, error) {
 	return out, nil
 }
 
-func (c *control) SetRoute(ctx context.Context, req web.RouteRequest) (any, error) {
+func (c *control) SetRoute(ctx context.Context, req api.RouteRequest) (store.Route, error) {
 	r, err := c.s.ctrl.SetRoute(ctx, req.Live, req.Weights)
 	return r, apiErr(err)
 }
@@ -106,4 +104,17 @@ func apiErr(err error) error {
 	default:
 		return err
 	}
+}
+
+// routerStatus is the router's snapshot in the API's types.
+//
+// TODO(issue 12): the router answers api.RouterStatus itself once it uses
+// package slot; until then the JSON is the same, so it is copied through it.
+func routerStatus(r *router.Router) (api.RouterStatus, error) {
+	var out api.RouterStatus
+	b, err := json.Marshal(r.Status())
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	return out, err
 }

@@ -3,12 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // drainingRuntime stops a slot's release only after the router has drained

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"path/filepath"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/static"
 	"github.com/bluegreen-dev/bluegreen/internal/health"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
 	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/synthetic"
 )
 

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
-	"github.com/bluegreen-dev/bluegreen/internal/web"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // GET /api/v1/deployments/{id}, filled by fill, encoded as the API encodes
 // them. A change of a JSON name, type or omitempty shows here.
 func TestWireFormatGolden(t *testing.T) {
-	var st Status
+	var st api.Status
 	fill(reflect.ValueOf(&st).Elem(), "status")
 	var in process.InstanceStatus
 	fill(reflect.ValueOf(&in).Elem(), "instance")
@@ -34,7 +34,7 @@ func TestWireFormatGolden(t *testing.T) {
 	for name, v := range map[string]any{
 		"status.json":      st,
 		"deployments.json": []store.Deployment{d},
-		"deployment.json":  web.DeploymentView{Deployment: d, Events: []store.Event{ev}},
+		"deployment.json":  api.DeploymentView{Deployment: d, Events: []store.Event{ev}},
 	} {
 		got, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {

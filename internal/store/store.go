@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // Errors every implementation returns so callers can branch on them.

@@ -2,7 +2,6 @@ package synthetic
 
 import (
 	"context"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 const waitTimeout = 20 * time.Second

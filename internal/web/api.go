@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 )
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -17,7 +19,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) route(w http.ResponseWriter, r *http.Request) {
-	var req RouteRequest
+	var req api.RouteRequest
 	if err := decode(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -34,13 +36,8 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-type deployRequest struct {
-	Version  string `json:"version"`
-	Strategy string `json:"strategy,omitempty"`
-}
-
 func (h *handler) deploy(w http.ResponseWriter, r *http.Request) {
-	var req deployRequest
+	var req api.DeployRequest
 	if err := decode(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -86,7 +83,7 @@ func (h *handler) deployment(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, DeploymentView{Deployment: d, Events: evs})
+	writeJSON(w, http.StatusOK, api.DeploymentView{Deployment: d, Events: evs})
 }
 
 func (h *handler) act(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +98,7 @@ func (h *handler) act(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"result": action + " accepted"})
+	writeJSON(w, http.StatusOK, api.ActionResult{Result: action + " accepted"})
 }
 
 func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {

@@ -3,8 +3,8 @@ package web
 import (
 	"context"
 	"errors"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -17,10 +17,11 @@ var ErrConflict = errors.New("conflict")
 
 // Backend is what the admin API controls: the running server.
 type Backend interface {
-	// Status is the whole picture for GET /api/v1/status (JSON-encodable).
-	Status(ctx context.Context) (any, error)
-	// SetRoute changes routing by hand, outside a deployment.
-	SetRoute(ctx context.Context, req RouteRequest) (any, error)
+	// Status is the whole picture for GET /api/v1/status.
+	Status(ctx context.Context) (api.Status, error)
+	// SetRoute changes routing by hand, outside a deployment, and returns
+	// the route table as stored.
+	SetRoute(ctx context.Context, req api.RouteRequest) (store.Route, error)
 	// Deploy starts a deployment of version.
 	Deploy(ctx context.Context, version, strategy string) (store.Deployment, error)
 	// Act applies promote, pause, resume or abort to the active deployment.
@@ -33,19 +34,4 @@ type Backend interface {
 	Deployment(ctx context.Context, id int64) (store.Deployment, []store.Event, error)
 	// Subscribe streams every persisted event until cancel is called.
 	Subscribe(buffer int) (events <-chan store.Event, cancel func())
-}
-
-// RouteRequest is the body of POST /api/v1/route.
-type RouteRequest struct {
-	// Live makes a slot live with 100% of production traffic.
-	Live slot.Slot `json:"live,omitempty"`
-	// Weights sets percentages per slot, such as {"green": 30}; a slot left
-	// out gets the rest.
-	Weights map[slot.Slot]int `json:"weights,omitempty"`
-}
-
-// DeploymentView is a deployment with its events, for GET /api/v1/deployments/{id}.
-type DeploymentView struct {
-	store.Deployment
-	Events []store.Event `json:"events"`
 }

@@ -2,12 +2,12 @@ package web
 
 import (
 	"context"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // Meter reads one slot's cumulative counts since the router started (the

@@ -13,27 +13,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
 // fakeBackend records what the API asked for; its answers are set per test.
 type fakeBackend struct {
 	mu      sync.Mutex
-	route   RouteRequest
+	route   api.RouteRequest
 	deploys []string
 	actions []string
 	err     error
 	events  chan store.Event
 }
 
-func (f *fakeBackend) Status(context.Context) (any, error) {
-	return map[string]string{"app": "shop"}, f.err
+func (f *fakeBackend) Status(context.Context) (api.Status, error) {
+	return api.Status{App: "shop"}, f.err
 }
-func (f *fakeBackend) SetRoute(_ context.Context, req RouteRequest) (any, error) {
+func (f *fakeBackend) SetRoute(_ context.Context, req api.RouteRequest) (store.Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.route = req
-	return req, f.err
+	return store.Route{Live: req.Live, Weights: req.Weights}, f.err
 }
 func (f *fakeBackend) Deploy(_ context.Context, v, s string) (store.Deployment, error) {
 	f.mu.Lock()

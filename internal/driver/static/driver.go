@@ -3,8 +3,9 @@ package static
 import (
 	"context"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // Driver returns fixed addresses per slot. It is safe for concurrent use:

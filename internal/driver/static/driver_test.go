@@ -2,9 +2,10 @@ package static
 
 import (
 	"context"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"slices"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 // runtime is a copy of deploy.Runtime; the driver must satisfy it.

@@ -2,10 +2,10 @@ package storetest
 
 import (
 	"encoding/json"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"reflect"
 	"testing"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 

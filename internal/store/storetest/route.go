@@ -3,11 +3,11 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
