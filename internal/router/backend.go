@@ -57,9 +57,10 @@ type observed struct {
 	// up is whether the instance is in rotation after the result, changed
 	// whether that changed, applied whether the result counted at all.
 	up, changed, applied bool
-	// held and released say the instance started or stopped being held
-	// in rotation by the passive ejection ceiling.
-	held, released bool
+	// held is whether the passive ejection ceiling alone keeps the
+	// instance in rotation after the result; newlyHeld and released say
+	// that started or stopped with it.
+	held, newlyHeld, released bool
 }
 
 // observe records one health result. mayEject, asked only when failures
@@ -84,7 +85,7 @@ func (b *backend) observe(source observationSource, ok bool, mayEject func() boo
 	switch source {
 	case sourcePassive:
 		if ok && (!b.counter.Healthy() || b.counter.ConsecutiveFailures() == 0) {
-			return observed{up: b.up.Load()}
+			return observed{up: b.up.Load(), held: b.held.Load()}
 		}
 	case sourceActive:
 		if ok {
@@ -116,7 +117,7 @@ func (b *backend) observe(source observationSource, ok bool, mayEject func() boo
 	if held != wasHeld {
 		b.held.Store(held)
 	}
-	return observed{up: up, changed: up != wasUp, applied: true, held: held && !wasHeld, released: wasHeld && !held}
+	return observed{up: up, changed: up != wasUp, applied: true, held: held, newlyHeld: held && !wasHeld, released: wasHeld && !held}
 }
 
 // remove marks b as no longer part of its pool: later health results are

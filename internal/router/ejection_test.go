@@ -157,14 +157,15 @@ func (tr *testRouter) slotMetric(t *testing.T, name string, slot Slot) float64 {
 // TestActiveChecksEjectAHeldInstance: a single instance (which passive
 // failures alone never take out at 50%) fails requests and stays in
 // rotation while it passes active checks; once active checks fail
-// unhealthy_threshold times, it leaves rotation.
+// unhealthy_threshold times, it leaves rotation. (Threshold 1: a probe
+// passing between two failed requests cannot keep it from being held.)
 func TestActiveChecksEjectAHeldInstance(t *testing.T) {
 	var failing, healthOK atomic.Bool
 	healthOK.Store(true)
 	failing.Store(true)
 	addr := flakyBackend(t, &failing, &healthOK)
 	tr := newTestRouter(t, Options{Health: health.Options{
-		Interval: 10 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 2,
+		Interval: 10 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1,
 	}}, true)
 	ready := watchReady(tr)
 	tr.SetBackends(Blue, []string{addr}, true)

@@ -474,7 +474,7 @@ func (r *Router) observe(b *backend, source observationSource, ok bool, err erro
 	case res.changed:
 		r.log.Warn("backend left rotation", keySlot, b.slot, keyBackend, b.addr,
 			"source", source, keyError, err, "healthy", healthyN, "total", total)
-	case res.held:
+	case res.newlyHeld:
 		s.passiveRefused.Add(1)
 		r.log.Warn("backend kept in rotation: passive checks alone may not take more instances of the slot out",
 			keySlot, b.slot, keyBackend, b.addr, keyError, err, "failures", b.failures.Load(),
@@ -483,7 +483,7 @@ func (r *Router) observe(b *backend, source observationSource, ok bool, err erro
 		r.log.Info("backend no longer held in rotation: active checks pass", keySlot, b.slot, keyBackend, b.addr)
 	}
 	if hook := r.observeHook; hook != nil {
-		hook(observation{slot: b.slot, addr: b.addr, source: source, ok: ok, healthy: res.up, changed: res.changed, held: b.held.Load()})
+		hook(observation{slot: b.slot, addr: b.addr, source: source, ok: ok, healthy: res.up, changed: res.changed, held: res.held})
 	}
 }
 
