@@ -18,7 +18,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/daemon"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -66,7 +66,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 	srvCtx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
-	srv, err := server.New(srvCtx, cfg, log)
+	srv, err := daemon.Start(srvCtx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("start bluegreen: %w", err)
 	}

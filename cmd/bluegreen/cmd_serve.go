@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/daemon"
 )
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -26,7 +26,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
