@@ -250,7 +250,7 @@ func TestDrainRegainCancelsPendingDrain(t *testing.T) {
 	timers[0].f()
 	assertAlive(t, "stream started before the cancelled drain", a, aBackend)
 	assertAlive(t, "stream started after regaining traffic", b, bBackend)
-	d := &tr.slots[Blue.index()].drain
+	d := &tr.slots[Blue.Index()].drain
 	d.mu.Lock()
 	for _, e := range append(d.retired, d.production.Load()) {
 		if cause := e.cancelled(); cause != nil {

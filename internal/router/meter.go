@@ -246,7 +246,7 @@ func (r *Router) Measure(slot Slot) Measurement {
 // one of Options.Filters. ok is false (and the measurement zero) for an
 // invalid slot or traffic, or a filter the router was not given.
 func (r *Router) MeasureOf(slot Slot, t Traffic, f Filter) (m Measurement, ok bool) {
-	i := slot.index()
+	i := slot.Index()
 	if i < 0 || t < 0 || t >= numTraffic {
 		return Measurement{}, false
 	}

@@ -65,7 +65,7 @@ func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool)
 	}
 	if r.sticky != nil {
 		if v, ok := r.sticky.lookup(req.Header); ok {
-			if i := Slot(v).index(); i >= 0 && t.weights[i] > 0 {
+			if i := Slot(v).Index(); i >= 0 && t.weights[i] > 0 {
 				return i, false
 			}
 		}
@@ -234,7 +234,7 @@ func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
 		if resp.Request != nil {
 			ctx := resp.Request.Context()
 			if ri := infoOf(ctx); r.sticky != nil && ri != nil && ri.pin {
-				r.sticky.pin(resp.Header, s.slot.index())
+				r.sticky.pin(resp.Header, s.slot.Index())
 			}
 			measure(ctx, s, resp.StatusCode)
 			if r.sessions != nil {

@@ -289,7 +289,7 @@ func New(opts Options) (*Router, error) {
 
 // slotState returns the state of s, or nil for an invalid slot.
 func (r *Router) slotState(s Slot) *slotState {
-	i := s.index()
+	i := s.Index()
 	if i < 0 {
 		return nil
 	}
@@ -333,8 +333,8 @@ func (r *Router) SetTable(t Table) error {
 	}
 	r.log.Info("route table changed",
 		"live", next.table.Live,
-		"blue_weight", next.weights[Blue.index()],
-		"green_weight", next.weights[Green.index()])
+		"blue_weight", next.weights[Blue.Index()],
+		"green_weight", next.weights[Green.Index()])
 	return nil
 }
 

@@ -250,7 +250,7 @@ func (r *Router) pinned(req *http.Request, only int) (slot int, b *backend, ok b
 // pins to any instance of s when none is left), counting them as lost:
 // after a scale-down the slot's session count falls to zero at once.
 func (r *Router) dropGonePins(s *slotState) {
-	idx := s.slot.index()
+	idx := s.slot.Index()
 	_, total := s.pool.counts()
 	n := r.sessions.dropWhere(func(p *sessionPin) bool {
 		if p.slot != idx {
@@ -273,7 +273,7 @@ func (r *Router) dropGonePins(s *slotState) {
 // makes their clients start over, and the requests already in flight may
 // finish before the instances stop.
 func (r *Router) EndSessions(slot Slot) int {
-	idx := slot.index()
+	idx := slot.Index()
 	if r.sessions == nil || idx < 0 {
 		return 0
 	}
@@ -291,7 +291,7 @@ func (r *Router) EndSessions(slot Slot) int {
 func (r *Router) trackSession(s *slotState, resp *http.Response) {
 	if id, ok := sessionID(resp.Header); ok {
 		if b := backendOf(resp); b != nil {
-			r.sessions.pin(id, s.slot.index(), b)
+			r.sessions.pin(id, s.slot.Index(), b)
 		}
 	}
 	code := resp.StatusCode

@@ -298,7 +298,7 @@ func TestMCPSessionInstanceGone(t *testing.T) {
 	}
 	// Keep only blue-1 in the pool: the pin is dropped and counted, the
 	// request routed normally gets 404 from blue-1.
-	addrs := m.slots[Blue.index()].pool.addrs()
+	addrs := m.slots[Blue.Index()].pool.addrs()
 	m.SetBackends(Blue, addrs[1:], true)
 	if code, _, _ := mcpCall(t, http.MethodPost, m.prod.URL+"/mcp", id); code != http.StatusNotFound {
 		t.Fatalf("session of a removed instance: status %d, want 404", code)
@@ -315,7 +315,7 @@ func TestMCPSessionUnhealthyInstanceRoutesNormally(t *testing.T) {
 	for inst != "blue-0" {
 		id, inst = m.open(t)
 	}
-	b := m.slots[Blue.index()].pool.all()[0]
+	b := m.slots[Blue.Index()].pool.all()[0]
 	for range m.health.UnhealthyThreshold {
 		m.observe(b, sourceActive, false, nil)
 	}

@@ -42,7 +42,7 @@ type SessionDrain struct {
 // SessionDrainOf reports slot's session drain. Without Options.MCPSessions
 // a slot without production traffic is always drained.
 func (r *Router) SessionDrainOf(slot Slot) SessionDrain {
-	i := slot.index()
+	i := slot.Index()
 	if i < 0 {
 		return SessionDrain{}
 	}

@@ -242,7 +242,7 @@ func (r *Router) RestoreSessions(pins []SessionPin, since time.Time) RestoredSes
 		}
 	}
 	for k, p := range pins {
-		i := p.Slot.index()
+		i := p.Slot.Index()
 		if i < 0 || p.ID == "" || now.Sub(p.LastUsed) >= t.ttl || len(pins)-k > t.max {
 			drop(p.ID)
 			continue

@@ -104,7 +104,7 @@ func persist(t *testing.T, r *Router, st SessionStore) (stop func()) {
 func (m *mcpSlots) instanceAddr(name string) string {
 	slot := Slot(name[:strings.IndexByte(name, '-')])
 	idx := int(name[len(name)-1] - '0')
-	return m.slots[slot.index()].pool.all()[idx].addr
+	return m.slots[slot.Index()].pool.all()[idx].addr
 }
 
 // The session table is written behind the request path: new pins, pins

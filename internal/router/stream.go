@@ -91,21 +91,6 @@ type slotStreams struct {
 	ended [numStreamKinds][numStreamOutcomes]atomic.Int64
 }
 
-// StreamStatus counts a slot's streams.
-type StreamStatus struct {
-	// SSE and WebSocket count the streams open now (production and
-	// preview).
-	SSE       int64 `json:"sse"`
-	WebSocket int64 `json:"websocket"`
-	// Drained counts streams the router ended cleanly at a drain deadline
-	// or shutdown since start: SSE after a complete event and a retry
-	// hint, WebSockets with a close frame 1001 (going away).
-	Drained int64 `json:"drained"`
-	// Cut counts streams it had to close as they were: an event or frame
-	// still incomplete after the grace period.
-	Cut int64 `json:"cut"`
-}
-
 func (ss *slotStreams) status() StreamStatus {
 	st := StreamStatus{
 		SSE:       ss.open[streamSSE].Load(),

@@ -87,12 +87,12 @@ func TestSwitchUnderLoad(t *testing.T) {
 			case "/short":
 				_, _ = io.WriteString(w, "start:"+string(slot)+"\nend:"+string(slot)+"\n")
 			case "/slow":
-				lost0 := lost[slot.index()].Load()
+				lost0 := lost[slot.Index()].Load()
 				n0, _ := clock.now()
 				_, _ = io.WriteString(w, "start:"+string(slot)+"\n")
 				_ = http.NewResponseController(w).Flush()
 				clock.waitUntil(r.Context(), n0+2)
-				if lost[slot.index()].Load() > lost0 {
+				if lost[slot.Index()].Load() > lost0 {
 					slowSpanningLoss.Add(1)
 				}
 				_, _ = io.WriteString(w, "end:"+string(slot)+"\n")
@@ -103,7 +103,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 				}
 				n, _ := clock.now()
 				for k := n + 1; clock.waitUntil(r.Context(), k); k++ {
-					if writeEvent(w, fmt.Sprintf("tick:%s:%d", slot, lost[slot.index()].Load())) != nil {
+					if writeEvent(w, fmt.Sprintf("tick:%s:%d", slot, lost[slot.Index()].Load())) != nil {
 						return
 					}
 				}
@@ -210,7 +210,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 				case string(body) != want:
 					fail("GET %s: slot %s but body %q", path, slot, body)
 				default:
-					perSlot[Slot(slot).index()].Add(1)
+					perSlot[Slot(slot).Index()].Add(1)
 					if path == "/slow" {
 						slowOK.Add(1)
 					}

@@ -23,7 +23,7 @@ const HeaderSynthetic = "X-Bluegreen-Synthetic"
 // bluegreen_request_duration_seconds, not in the in-flight requests a
 // drain waits for. Its context bounds it; a drain or CancelAll does not.
 func (r *Router) Synthetic(slot Slot) http.Handler {
-	i := slot.index()
+	i := slot.Index()
 	if i < 0 {
 		return nil
 	}

@@ -76,7 +76,7 @@ type compiledTable struct {
 
 func compile(t Table) *compiledTable {
 	t = t.clone()
-	c := &compiledTable{table: t, live: t.Live.index(), idle: t.Idle().index(), only: -1}
+	c := &compiledTable{table: t, live: t.Live.Index(), idle: t.Idle().Index(), only: -1}
 	for i, s := range allSlots() {
 		c.weights[i] = t.Weights[s]
 		if c.weights[i] == 100 {

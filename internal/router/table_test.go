@@ -6,23 +6,6 @@ import (
 	"testing"
 )
 
-func TestParseSlot(t *testing.T) {
-	for _, s := range []string{"blue", "green"} {
-		got, err := ParseSlot(s)
-		if err != nil || string(got) != s {
-			t.Errorf("ParseSlot(%q) = %q, %v", s, got, err)
-		}
-	}
-	for _, s := range []string{"", "Blue", "red"} {
-		if _, err := ParseSlot(s); err == nil {
-			t.Errorf("ParseSlot(%q) succeeded", s)
-		}
-	}
-	if Blue.Other() != Green || Green.Other() != Blue {
-		t.Error("Other is not the other slot")
-	}
-}
-
 func TestTableValidate(t *testing.T) {
 	tests := []struct {
 		name    string

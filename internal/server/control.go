@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/web"
@@ -26,9 +24,7 @@ func (c *control) Status(ctx context.Context) (api.Status, error) {
 	if err != nil {
 		return api.Status{}, err
 	}
-	if out.Router, err = routerStatus(c.s.router); err != nil {
-		return api.Status{}, err
-	}
+	out.Router = c.s.router.Status()
 	for _, sl := range slot.All() {
 		if in := c.s.runtime.Instances(sl); in != nil {
 			if out.Instances == nil {
@@ -104,17 +100,4 @@ func apiErr(err error) error {
 	default:
 		return err
 	}
-}
-
-// routerStatus is the router's snapshot in the API's types.
-//
-// TODO(issue 12): the router answers api.RouterStatus itself once it uses
-// package slot; until then the JSON is the same, so it is copied through it.
-func routerStatus(r *router.Router) (api.RouterStatus, error) {
-	var out api.RouterStatus
-	b, err := json.Marshal(r.Status())
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	return out, err
 }
