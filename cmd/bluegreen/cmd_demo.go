@@ -19,6 +19,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/daemon"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -124,17 +125,14 @@ func runDemo(ctx context.Context, p *demoPrinter, c *client, prod string) error 
 	}
 
 	p.step("4. roll back: v1 is still warm in the old slot, so this is a route-table swap")
-	oldSlot := "blue"
-	if d.Slot == "blue" {
-		oldSlot = "green"
-	}
+	oldSlot := d.Slot.Other()
 	t0 := time.Now()
 	var rb store.Deployment
 	if err := c.do(ctx, "POST", "/api/v1/rollback", nil, &rb); err != nil {
 		return fmt.Errorf("rollback: %w", err)
 	}
 	call := time.Since(t0)
-	n, err := requestsUntil(ctx, prod, oldSlot)
+	n, err := requestsUntil(ctx, prod, string(oldSlot))
 	if err != nil {
 		return err
 	}
@@ -302,7 +300,7 @@ func (l *loadGen) line() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := fmt.Sprintf("requests in the last second: blue %3d, green %3d; failed so far: %d",
-		l.window["blue"], l.window["green"], l.failed.Load())
+		l.window[string(slot.Blue)], l.window[string(slot.Green)], l.failed.Load())
 	l.window = map[string]int{}
 	return s
 }

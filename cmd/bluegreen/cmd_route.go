@@ -33,14 +33,11 @@ func cmdRoute(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var res struct {
-		Live    string         `json:"live"`
-		Weights map[string]int `json:"weights"`
-	}
+	var res api.Route
 	if err := c.do(ctx, "POST", "/api/v1/route", req, &res); err != nil {
 		return apiFail(err)
 	}
-	fmt.Fprintf(e.stdout, "live %s; production traffic: blue %d%%, green %d%%\n", res.Live, res.Weights["blue"], res.Weights["green"])
+	fmt.Fprintf(e.stdout, "live %s; production traffic: blue %d%%, green %d%%\n", res.Live, res.Weights[slot.Blue], res.Weights[slot.Green])
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
@@ -48,7 +49,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 func renderStatus(st api.Status, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "app %s: live %s, production traffic blue %d%% green %d%%\n\n",
-		st.App, st.Route.Live, st.Route.Weights["blue"], st.Route.Weights["green"])
+		st.App, st.Route.Live, st.Route.Weights[slot.Blue], st.Route.Weights[slot.Green])
 	fmt.Fprintf(&b, "%-6s %-5s %-12s %-9s %-7s %-8s %s\n", "SLOT", "ROLE", "VERSION", "STATE", "WEIGHT", "HEALTHY", "IN FLIGHT")
 	for _, s := range st.Slots {
 		role := "idle"
@@ -99,7 +100,7 @@ func sessionsLine(s api.SlotStatus, rs api.RouterSlotStatus, now time.Time) stri
 		sessions += "s"
 	}
 	switch {
-	case s.Weight > 0 || s.State != "running":
+	case s.Weight > 0 || s.State != slot.Running:
 		if n == 0 {
 			return ""
 		}

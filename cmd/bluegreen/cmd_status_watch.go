@@ -171,7 +171,7 @@ func renderWatch(st api.Status, now time.Time, color bool) string {
 // left, green on the right.
 func splitBar(st api.Status, color bool) string {
 	const width = 40
-	blue, green := st.Route.Weights["blue"], st.Route.Weights["green"]
+	blue, green := st.Route.Weights[slot.Blue], st.Route.Weights[slot.Green]
 	nb := (blue*width + 50) / 100
 	if blue > 0 && nb == 0 {
 		nb = 1
@@ -191,7 +191,7 @@ func splitBar(st api.Status, color bool) string {
 	if color {
 		bar = "\x1b[34m" + strings.Repeat("█", nb) + "\x1b[32m" + strings.Repeat("█", width-nb) + "\x1b[0m"
 	}
-	return fmt.Sprintf("traffic  blue%s %3d%% %s %d%% green%s\n", version("blue"), blue, bar, green, version("green"))
+	return fmt.Sprintf("traffic  blue%s %3d%% %s %d%% green%s\n", version(slot.Blue), blue, bar, green, version(slot.Green))
 }
 
 // timeless drops what changes with the clock alone (time left, the

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,6 +95,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, ": bluegreen events\n\n")
 	flusher.Flush()
 
+	out := sse{w: w, f: flusher, log: h.log}
 	var lastStatus []byte
 	// sendStatus writes the status if it changed since the last one sent;
 	// false when the client is gone.
@@ -113,11 +117,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			return true
 		}
 		lastStatus = data
-		if _, err := fmt.Fprintf(w, "event: status\ndata: %s\n\n", data); err != nil {
-			return false
-		}
-		flusher.Flush()
-		return true
+		return out.write("status", "", data)
 	}
 	var statusTick <-chan time.Time
 	if opts.status {
@@ -154,42 +154,24 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case p := <-samples:
-			data, err := json.Marshal(p)
-			if err != nil {
-				h.log.Error("encode sample", "err", err)
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "event: sample\ndata: %s\n\n", data); err != nil {
+			if !out.send("sample", "", p) {
 				return
 			}
-			flusher.Flush()
 		case ev, ok := <-migrations:
 			if !ok {
 				migrations = nil
 				continue
 			}
-			data, err := json.Marshal(ev)
-			if err != nil {
-				h.log.Error("encode migration event", "err", err)
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "event: migration\ndata: %s\n\n", data); err != nil {
+			if !out.send("migration", "", ev) {
 				return
 			}
-			flusher.Flush()
 		case ev, ok := <-evs:
 			if !ok {
 				return
 			}
-			data, err := json.Marshal(ev)
-			if err != nil {
-				h.log.Error("encode event", "err", err)
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: deployment\ndata: %s\n\n", ev.ID, data); err != nil {
+			if !out.send("deployment", strconv.FormatInt(ev.ID, 10), ev) {
 				return
 			}
-			flusher.Flush()
 			if opts.status {
 				if !sendStatus() {
 					return
@@ -198,4 +180,37 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// sse writes server-sent events to one client, each flushed at once.
+type sse struct {
+	w   io.Writer
+	f   http.Flusher
+	log *slog.Logger
+}
+
+// send writes one event of kind event with v as its JSON data, and id
+// when not empty. It returns false when the client is gone; a value that
+// cannot be encoded is logged and skipped.
+func (s sse) send(event, id string, v any) bool {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode "+event+" event", "err", err)
+		return true
+	}
+	return s.write(event, id, data)
+}
+
+// write writes one event whose data is already encoded.
+func (s sse) write(event, id string, data []byte) bool {
+	if id != "" {
+		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
+			return false
+		}
+	}
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, data); err != nil {
+		return false
+	}
+	s.f.Flush()
+	return true
 }
