@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
-	"github.com/bluegreen-dev/bluegreen/internal/server"
+	"github.com/bluegreen-dev/bluegreen/internal/schemagate"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -109,8 +108,8 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		gate := migrate.Gate{Releases: requiresOf(cfg), BakeTime: cfg.BakeTime.D()}
-		opts := migrate.ContractOptions{Gate: gate.Func(&serveReleases{cfg: cfg})}
+		// The same gate as serve's dashboard, over the facts serve publishes.
+		opts := migrate.ContractOptions{Gate: schemagate.Gate(cfg).Func(&serveReleases{cfg: cfg})}
 		if *force {
 			opts.ForceReason = *reason
 		}
@@ -146,14 +145,6 @@ func failIf(err error) error {
 		return nil
 	}
 	return failErr(err)
-}
-
-func requiresOf(cfg *config.Config) map[string][]string {
-	out := make(map[string][]string, len(cfg.Releases))
-	for v, r := range cfg.Releases {
-		out[v] = r.Requires
-	}
-	return out
 }
 
 func printMigrateStatus(ctx context.Context, e *env, eng *migrate.Engine) error {
@@ -205,33 +196,37 @@ func (s *serveReleases) Running(ctx context.Context) ([]migrate.Running, error) 
 	if err != nil {
 		return nil, err
 	}
-	var st deploy.Status
-	if err := c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
-		return nil, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
-	}
-	return server.RunningReleases(st, func(sl slot.Slot, version string) (time.Time, error) {
-		at, err := promotedAt(ctx, c, sl, version)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("ask serve at %s: %w", s.cfg.AdminListen, err)
-		}
-		return at, nil
-	})
+	return schemagate.Releases(serveFacts{c: c, addr: s.cfg.AdminListen}).Running(ctx)
 }
 
-// promotedAt is when the release in slot got all production traffic: the
-// first baking event of the newest deployment that took it there, or the
-// end of that deployment when it had no baking (a warm rollback). Zero
-// when no such deployment is in the history.
-func promotedAt(ctx context.Context, c *client, sl slot.Slot, version string) (time.Time, error) {
-	var ds []store.Deployment
-	if err := c.do(ctx, "GET", "/api/v1/deployments?limit=50", nil, &ds); err != nil {
-		return time.Time{}, err
+// serveFacts reads the contract gate's facts from serve's admin API.
+type serveFacts struct {
+	c    *client
+	addr string // admin_listen, for errors
+}
+
+var _ schemagate.Facts = serveFacts{}
+
+func (f serveFacts) Slots(ctx context.Context) ([]api.SlotStatus, error) {
+	var st api.Status
+	if err := f.c.do(ctx, "GET", "/api/v1/status", nil, &st); err != nil {
+		return nil, fmt.Errorf("ask serve at %s: %w", f.addr, err)
 	}
-	return deploy.PromotedAt(ds, sl, version, func(id int64) ([]store.Event, error) {
-		var v struct {
-			Events []store.Event `json:"events"`
-		}
-		err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments/%d", id), nil, &v)
-		return v.Events, err
-	})
+	return st.Slots, nil
+}
+
+func (f serveFacts) Deployments(ctx context.Context, limit int) ([]store.Deployment, error) {
+	var ds []store.Deployment
+	if err := f.c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments?limit=%d", limit), nil, &ds); err != nil {
+		return nil, fmt.Errorf("ask serve at %s: %w", f.addr, err)
+	}
+	return ds, nil
+}
+
+func (f serveFacts) Events(ctx context.Context, id int64) ([]store.Event, error) {
+	var v api.DeploymentView
+	if err := f.c.do(ctx, "GET", fmt.Sprintf("/api/v1/deployments/%d", id), nil, &v); err != nil {
+		return nil, fmt.Errorf("ask serve at %s: %w", f.addr, err)
+	}
+	return v.Events, nil
 }

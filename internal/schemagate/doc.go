@@ -1,7 +1,8 @@
 // Package schemagate decides which releases may run against which schema,
 // and when a contract is allowed. It joins what each release requires
 // (releases.<version>.requires), where each migration stands in the app's
-// database (internal/migrate) and what the slots run (internal/deploy).
+// database (internal/migrate) and what the slots run (the slots of the
+// admin API's status, internal/api).
 //
 // The main flow, in the order a migration meets it:
 //

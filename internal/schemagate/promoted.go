@@ -3,7 +3,7 @@ package schemagate
 import (
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -18,8 +18,8 @@ func promotedAt(ds []store.Deployment, sl slot.Slot, version string, events func
 		if d.Slot != sl || d.Version != version {
 			continue
 		}
-		switch deploy.Phase(d.Phase) {
-		case deploy.PhaseBaking, deploy.PhaseSucceeded:
+		switch api.Phase(d.Phase) {
+		case api.PhaseBaking, api.PhaseSucceeded:
 		default:
 			continue
 		}
@@ -28,7 +28,7 @@ func promotedAt(ds []store.Deployment, sl slot.Slot, version string, events func
 			return time.Time{}, err
 		}
 		for _, ev := range evs {
-			if deploy.Phase(ev.Phase) == deploy.PhaseBaking {
+			if api.Phase(ev.Phase) == api.PhaseBaking {
 				return ev.Time, nil
 			}
 		}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -13,13 +13,13 @@ import (
 func TestPromotedAt(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	ds := []store.Deployment{ // newest first
-		{ID: 4, Slot: "blue", Version: "v3", Phase: string(deploy.PhaseRolledBack)},
-		{ID: 3, Slot: "green", Version: "v2", Phase: string(deploy.PhaseSucceeded), EndedAt: t0.Add(3 * time.Minute)},
-		{ID: 2, Slot: "blue", Version: "v1", Phase: string(deploy.PhaseSucceeded), EndedAt: t0.Add(2 * time.Minute)},
+		{ID: 4, Slot: "blue", Version: "v3", Phase: string(api.PhaseRolledBack)},
+		{ID: 3, Slot: "green", Version: "v2", Phase: string(api.PhaseSucceeded), EndedAt: t0.Add(3 * time.Minute)},
+		{ID: 2, Slot: "blue", Version: "v1", Phase: string(api.PhaseSucceeded), EndedAt: t0.Add(2 * time.Minute)},
 	}
 	events := map[int64][]store.Event{
-		3: {{Phase: string(deploy.PhaseShifting), Time: t0}, {Phase: string(deploy.PhaseBaking), Time: t0.Add(time.Minute)}, {Phase: string(deploy.PhaseBaking), Time: t0.Add(90 * time.Second)}},
-		2: {{Phase: string(deploy.PhaseShifting), Time: t0}}, // a warm rollback: no baking
+		3: {{Phase: string(api.PhaseShifting), Time: t0}, {Phase: string(api.PhaseBaking), Time: t0.Add(time.Minute)}, {Phase: string(api.PhaseBaking), Time: t0.Add(90 * time.Second)}},
+		2: {{Phase: string(api.PhaseShifting), Time: t0}}, // a warm rollback: no baking
 	}
 	read := func(id int64) ([]store.Event, error) { return events[id], nil }
 	for _, tc := range []struct {

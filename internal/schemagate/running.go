@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -16,7 +16,7 @@ import (
 // API (GET /api/v1/status, /api/v1/deployments, /api/v1/deployments/{id}).
 type Facts interface {
 	// Slots are the slots of the status.
-	Slots(ctx context.Context) ([]deploy.SlotStatus, error)
+	Slots(ctx context.Context) ([]api.SlotStatus, error)
 	// Deployments are the app's newest deployments first, at most limit.
 	Deployments(ctx context.Context, limit int) ([]store.Deployment, error)
 	// Events are one deployment's events, oldest first.
@@ -56,7 +56,7 @@ func (r releases) Running(ctx context.Context) ([]migrate.Running, error) {
 // live one (it has the route or any weight) with when it got all
 // production traffic, from promoted. A stopped slot, or one that never ran
 // a release, runs nothing.
-func runningReleases(slots []deploy.SlotStatus, promoted func(sl slot.Slot, version string) (time.Time, error)) ([]migrate.Running, error) {
+func runningReleases(slots []api.SlotStatus, promoted func(sl slot.Slot, version string) (time.Time, error)) ([]migrate.Running, error) {
 	var out []migrate.Running
 	for _, sl := range slots {
 		if sl.Version == "" || sl.State == slot.Stopped {

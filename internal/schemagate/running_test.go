@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -22,18 +22,18 @@ func TestReleases(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	f := &fakeFacts{
 		deployments: []store.Deployment{ // newest first
-			{ID: 2, Slot: "green", Version: "v2", Phase: string(deploy.PhaseSucceeded), EndedAt: t0.Add(5 * time.Minute)},
-			{ID: 1, Slot: "blue", Version: "v1", Phase: string(deploy.PhaseSucceeded), EndedAt: t0},
+			{ID: 2, Slot: "green", Version: "v2", Phase: string(api.PhaseSucceeded), EndedAt: t0.Add(5 * time.Minute)},
+			{ID: 1, Slot: "blue", Version: "v1", Phase: string(api.PhaseSucceeded), EndedAt: t0},
 		},
-		events: map[int64][]store.Event{2: {{Phase: string(deploy.PhaseBaking), Time: t0.Add(time.Minute)}}},
+		events: map[int64][]store.Event{2: {{Phase: string(api.PhaseBaking), Time: t0.Add(time.Minute)}}},
 	}
 	for _, tc := range []struct {
 		name  string
-		slots []deploy.SlotStatus
+		slots []api.SlotStatus
 		want  []migrate.Running
 	}{
 		{"live and warm",
-			[]deploy.SlotStatus{
+			[]api.SlotStatus{
 				{Slot: "blue", Version: "v1", State: slot.Running, StopAt: t0.Add(time.Hour)},
 				{Slot: "green", Version: "v2", State: slot.Running, Live: true, Weight: 100},
 			},
@@ -42,7 +42,7 @@ func TestReleases(t *testing.T) {
 				{Slot: "green", Version: "v2", State: migrate.SlotLive, PromotedAt: t0.Add(time.Minute)},
 			}},
 		{"canary weight is live; starting counts",
-			[]deploy.SlotStatus{
+			[]api.SlotStatus{
 				{Slot: "blue", Version: "v1", State: slot.Running, Live: true, Weight: 90},
 				{Slot: "green", Version: "v3", State: slot.Starting, Weight: 10},
 			},
@@ -51,7 +51,7 @@ func TestReleases(t *testing.T) {
 				{Slot: "green", Version: "v3", State: migrate.SlotLive}, // never promoted
 			}},
 		{"stopped and empty slots run nothing",
-			[]deploy.SlotStatus{
+			[]api.SlotStatus{
 				{Slot: "blue", Version: "v1", State: slot.Stopped},
 				{Slot: "green", State: slot.Stopped},
 			},
@@ -71,7 +71,7 @@ func TestReleases(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	f.slots = []deploy.SlotStatus{{Slot: "green", Version: "v2", State: slot.Running, Live: true}}
+	f.slots = []api.SlotStatus{{Slot: "green", Version: "v2", State: slot.Running, Live: true}}
 	for _, tc := range []struct {
 		failing                       string
 		slots, deployments, eventsErr error
@@ -85,7 +85,7 @@ func TestReleases(t *testing.T) {
 
 // fakeFacts is serve's facts from fixed values.
 type fakeFacts struct {
-	slots       []deploy.SlotStatus
+	slots       []api.SlotStatus
 	deployments []store.Deployment
 	events      map[int64][]store.Event
 	limit       int
@@ -95,7 +95,7 @@ type fakeFacts struct {
 
 var _ Facts = (*fakeFacts)(nil)
 
-func (f *fakeFacts) Slots(context.Context) ([]deploy.SlotStatus, error) {
+func (f *fakeFacts) Slots(context.Context) ([]api.SlotStatus, error) {
 	return f.slots, f.slotsErr
 }
 

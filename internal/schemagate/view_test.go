@@ -13,8 +13,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
@@ -103,7 +103,7 @@ func TestSource(t *testing.T) {
 		t.Fatal("a source without migrations.database_url; want nil (404)")
 	}
 	cfg := viewFixture(t, []string{"0001_add_email", "0002_add_phone"}, "0001_add_email")
-	f := &fakeFacts{slots: []deploy.SlotStatus{
+	f := &fakeFacts{slots: []api.SlotStatus{
 		{Slot: "blue", Version: "v1", State: slot.Running},
 		{Slot: "green", Version: "v2", State: slot.Running, Live: true, Weight: 100},
 	}}
