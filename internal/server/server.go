@@ -19,6 +19,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/schemagate"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/synthetic"
 	"github.com/bluegreen-dev/bluegreen/internal/web"
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Store:          s.store,
 		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},
 		Router:         routerAdapter{s.router},
-		Verifier:       withSchemaGate(cfg, verifier, log),
+		Verifier:       schemagate.Wrap(cfg, verifier, log),
 		AfterPromotion: s.postVerifier(),
 		Strategy:       cfg.Strategy.String(),
 		BakeTime:       cfg.BakeTime.D(),
@@ -182,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	}
 	admin, err := web.New(web.Options{
 		Series:     s.series,
-		Migrations: s.migrationsSource(),
+		Migrations: schemagate.Source(cfg, gateFacts{s}, log),
 		// nil without migrations: the stream then has no migration events.
 		MigrationEvents: s.migrationEvents(),
 		Backend:         &control{s: s},
