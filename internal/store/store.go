@@ -88,8 +88,12 @@ type SlotState struct {
 	// Instances is the driver's own record (pids, ports, pod names), opaque here.
 	Instances json.RawMessage `json:"instances,omitempty"`
 	// StopAt: when the warm old release is to be scaled down (zero: not scheduled).
-	StopAt    time.Time `json:"stop_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at"`
+	StopAt time.Time `json:"stop_at,omitzero"`
+	// StoppingSince: when the controller began to stop the slot's release
+	// (zero: it is not stopping). The release runs and drains until the
+	// stop is done; State stays what it was.
+	StoppingSince time.Time `json:"stopping_since,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // MCPSession is one pinned MCP session (Streamable HTTP up to revision

@@ -87,6 +87,8 @@ CREATE TABLE bluegreen_mcp_sessions (
 	last_used timestamptz NOT NULL,
 	PRIMARY KEY (app, id)
 );
+`}, {3, "slot stopping since", `
+ALTER TABLE bluegreen_slots ADD COLUMN stopping_since timestamptz;
 `}}
 }
 

@@ -13,7 +13,7 @@ import (
 // saved are absent.
 func (s *Store) LoadSlots(ctx context.Context, app string) ([]store.SlotState, error) {
 	rows, err := s.pool.Query(ctx, `
-SELECT slot, version, state, instances, stop_at, updated_at
+SELECT slot, version, state, instances, stop_at, stopping_since, updated_at
 FROM bluegreen_slots WHERE app = $1 ORDER BY slot`, app)
 	if err != nil {
 		return nil, fmt.Errorf("load slots of %s: %w", app, err)
@@ -25,12 +25,14 @@ FROM bluegreen_slots WHERE app = $1 ORDER BY slot`, app)
 			sl        store.SlotState
 			instances []byte
 			stopAt    pgtype.Timestamptz
+			stopping  pgtype.Timestamptz
 		)
-		if err := rows.Scan(&sl.Slot, &sl.Version, &sl.State, &instances, &stopAt, &sl.UpdatedAt); err != nil {
+		if err := rows.Scan(&sl.Slot, &sl.Version, &sl.State, &instances, &stopAt, &stopping, &sl.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("load slots of %s: %w", app, err)
 		}
 		sl.Instances = rawJSON(instances)
 		sl.StopAt = fromTimestamptz(stopAt)
+		sl.StoppingSince = fromTimestamptz(stopping)
 		sl.UpdatedAt = sl.UpdatedAt.UTC()
 		slots = append(slots, sl)
 	}
@@ -48,12 +50,12 @@ func (s *Store) SaveSlot(ctx context.Context, app string, sl store.SlotState) er
 		return fmt.Errorf("save slot %s of %s: %w", sl.Slot, app, err)
 	}
 	_, err = s.pool.Exec(ctx, `
-INSERT INTO bluegreen_slots (app, slot, version, state, instances, stop_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO bluegreen_slots (app, slot, version, state, instances, stop_at, stopping_since, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (app, slot) DO UPDATE SET
 	version = excluded.version, state = excluded.state, instances = excluded.instances,
-	stop_at = excluded.stop_at, updated_at = excluded.updated_at`,
-		app, sl.Slot, sl.Version, sl.State, instances, timeArg(sl.StopAt), now())
+	stop_at = excluded.stop_at, stopping_since = excluded.stopping_since, updated_at = excluded.updated_at`,
+		app, sl.Slot, sl.Version, sl.State, instances, timeArg(sl.StopAt), timeArg(sl.StoppingSince), now())
 	if err != nil {
 		return fmt.Errorf("save slot %s of %s: %w", sl.Slot, app, err)
 	}

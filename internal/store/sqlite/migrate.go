@@ -83,6 +83,8 @@ CREATE TABLE bluegreen_mcp_sessions (
 	last_used TEXT NOT NULL,
 	PRIMARY KEY (app, id)
 ) STRICT;
+`}, {3, "slot stopping since", `
+ALTER TABLE bluegreen_slots ADD COLUMN stopping_since TEXT;
 `}}
 }
 

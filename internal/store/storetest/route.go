@@ -90,7 +90,8 @@ func testSlotUpsert(t *testing.T, open Opener) {
 	}
 
 	// Upsert: the second save of blue replaces the first.
-	blue = store.SlotState{Slot: "blue", Version: "v2", State: "starting", Instances: json.RawMessage(`[]`)}
+	blue = store.SlotState{Slot: "blue", Version: "v2", State: "starting", Instances: json.RawMessage(`[]`),
+		StoppingSince: stopAt.Add(time.Minute)}
 	if err := s.SaveSlot(ctx, "shop", blue); err != nil {
 		t.Fatalf("save slot blue again: %v", err)
 	}
@@ -119,6 +120,7 @@ func testSlotUpsert(t *testing.T, open Opener) {
 			t.Errorf("slot %s Instances = %s, want %s", want.Slot, got.Instances, want.Instances)
 		}
 		checkTime(t, "slot "+string(want.Slot)+" StopAt", want.StopAt, got.StopAt)
+		checkTime(t, "slot "+string(want.Slot)+" StoppingSince", want.StoppingSince, got.StoppingSince)
 		if got.UpdatedAt.IsZero() || got.UpdatedAt.Location() != time.UTC {
 			t.Errorf("slot %s UpdatedAt = %v, want a UTC time set by the store", want.Slot, got.UpdatedAt)
 		}
