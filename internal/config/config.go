@@ -125,8 +125,11 @@ type Routing struct {
 	SessionDrain Duration `yaml:"session_drain"`
 	// MCPMetrics counts MCP calls per method, tool and outcome
 	// (bluegreen_mcp_requests_total).
-	MCPMetrics    bool          `yaml:"mcp_metrics"`
-	PreviewHeader PreviewHeader `yaml:"preview_header"`
+	MCPMetrics bool `yaml:"mcp_metrics"`
+	// MaxRequestBody is the largest request body the router forwards on
+	// the production and preview listeners (413 beyond); 0 means no limit.
+	MaxRequestBody Size          `yaml:"max_request_body"`
+	PreviewHeader  PreviewHeader `yaml:"preview_header"`
 }
 
 // SessionDrainTimeout is routing.session_drain, or routing.drain_timeout

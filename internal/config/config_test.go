@@ -464,6 +464,33 @@ func TestDurationAndPercentText(t *testing.T) {
 	}
 }
 
+func TestSizeText(t *testing.T) {
+	for in, want := range map[string]Size{"0": 0, "1": 1, " 512KiB ": 512 << 10, "32MiB": 32 << 20, "1GiB": 1 << 30,
+		"10MB": 10_000_000, "1GB": 1_000_000_000, "1KB": 1000, "7B": 7, "3 MiB": 3 << 20, "+2KiB": 2 << 10} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "1.5MiB", "-1KiB", "10M", "10k", "10mb", "ten", "0x10", "9223372036854775807KiB", "99999999999999999999"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q): no error", bad)
+		}
+	}
+	for z, want := range map[Size]string{0: "0", 32 << 20: "32MiB", 1 << 30: "1GiB", 10_000_000: "10MB", 1000: "1KB",
+		1024000: "1000KiB", 1500: "1500B", 3 << 30: "3GiB", 2_000_000_000: "2GB"} {
+		if got := z.String(); got != want {
+			t.Errorf("Size(%d).String() = %q, want %q", int64(z), got, want)
+		}
+		if back, err := ParseSize(want); err != nil || back != z {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d back", want, back, err, int64(z))
+		}
+	}
+	j, err := json.Marshal(struct{ S Size }{32 << 20})
+	if err != nil || string(j) != `{"S":"32MiB"}` {
+		t.Errorf("json: %s %v", j, err)
+	}
+}
+
 // TestCheckOptions: the MCP, browser and command options parse, with the
 // browser's defaults.
 func TestCheckOptions(t *testing.T) {

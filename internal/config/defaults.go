@@ -2,6 +2,9 @@ package config
 
 import "time"
 
+// DefaultMaxRequestBody is the default routing.max_request_body: 32 MiB.
+const DefaultMaxRequestBody Size = 32 << 20
+
 // Default is a Config with every default set and nothing app-specific:
 // App, the driver's command and backends, checks, migrations' database,
 // releases and notifications are empty. Parse decodes the file over it, so
@@ -32,12 +35,13 @@ func Default() *Config {
 			ReadyTimeout:       Duration(60 * time.Second),
 		},
 		Routing: Routing{
-			DrainTimeout:  Duration(30 * time.Second),
-			Sticky:        Sticky{Cookie: "bg_slot", TTL: Duration(time.Hour)},
-			Affinity:      AffinityCookie,
-			MCPSessions:   true,
-			MCPMetrics:    true,
-			PreviewHeader: PreviewHeader{Name: "X-Canary-Version", ValueFile: ".bluegreen/preview.secret"},
+			DrainTimeout:   Duration(30 * time.Second),
+			Sticky:         Sticky{Cookie: "bg_slot", TTL: Duration(time.Hour)},
+			Affinity:       AffinityCookie,
+			MCPSessions:    true,
+			MCPMetrics:     true,
+			MaxRequestBody: DefaultMaxRequestBody,
+			PreviewHeader:  PreviewHeader{Name: "X-Canary-Version", ValueFile: ".bluegreen/preview.secret"},
 		},
 		Strategy:       Strategy{Kind: StrategyLinear, Percent: 10, Interval: 3 * time.Minute},
 		BakeTime:       Duration(5 * time.Minute),

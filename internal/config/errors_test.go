@@ -26,6 +26,7 @@ func TestBadConfigs(t *testing.T) {
 		{"wrong_types", "wrong_types.yaml:7:16: driver.process.instances: want a whole number"},
 		{"bad_duration", `bad_duration.yaml:7:13: health.interval: invalid duration "5x": use a Go duration such as 500ms, 2s, 1m`},
 		{"bad_percent", `bad_percent.yaml:7:34: analysis.rules[0].max: invalid percentage "150%"`},
+		{"bad_size", `bad_size.yaml:7:21: routing.max_request_body: invalid size "10 megabytes": want a whole number of bytes, or of KiB, MiB, GiB (1024) or KB, MB, GB (1000), such as 32MiB`},
 		{"bad_listen", `bad_listen.yaml:2:9: listen: invalid address "localhost"`},
 		{"bad_strategy", `bad_strategy.yaml:5:11: strategy: invalid strategy "linear 120% every 1m"`},
 		{"bad_strategy_word", `bad_strategy_word.yaml:5:11: strategy: invalid strategy "gradual 10% every 1m"`},

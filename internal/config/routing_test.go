@@ -45,3 +45,41 @@ func TestRoutingSessionDrain(t *testing.T) {
 		t.Fatalf("session drain 0s gives %s, want drain_timeout 10s", got)
 	}
 }
+
+func TestRoutingMaxRequestBody(t *testing.T) {
+	const base = "app: shop\ndriver: { kind: static, static: { blue: [\"127.0.0.1:3001\"], green: [\"127.0.0.1:3002\"] } }\n"
+	if d := Default().Routing.MaxRequestBody; d != 32<<20 {
+		t.Fatalf("default max_request_body %v, want 32MiB", d)
+	}
+	for in, want := range map[string]Size{
+		"0": 0, "1048576": 1 << 20, "512KiB": 512 << 10, "10MiB": 10 << 20, "1GiB": 1 << 30,
+		"10MB": 10_000_000, "1GB": 1_000_000_000, "64KB": 64_000, "100B": 100, `"2 MiB"`: 2 << 20,
+	} {
+		c, err := Parse("bluegreen.yaml", []byte(base+"routing:\n  max_request_body: "+in+"\n"), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := c.Routing.MaxRequestBody; got != want {
+			t.Errorf("max_request_body: %s gives %d bytes, want %d", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"10mib": `bluegreen.yaml:4:21: routing.max_request_body: invalid size "10mib": unknown unit "mib", did you mean MiB?`,
+		"10M":   `bluegreen.yaml:4:21: routing.max_request_body: invalid size "10M": want a whole number of bytes, or of KiB, MiB, GiB (1024) or KB, MB, GB (1000), such as 32MiB`,
+		"1.5GB": `bluegreen.yaml:4:21: routing.max_request_body: invalid size "1.5GB": want a whole number of bytes`,
+		"-1":    `bluegreen.yaml:4:21: routing.max_request_body: invalid size "-1": must not be negative`,
+		"":      `bluegreen.yaml:4:20: routing.max_request_body: missing value: want a size such as 512KiB, 32MiB or 1GB`,
+		"[1]":   `bluegreen.yaml:4:21: routing.max_request_body: want a size such as 512KiB, 32MiB or 1GB, got a list`,
+	} {
+		_, err := Parse("bluegreen.yaml", []byte(base+"routing:\n  max_request_body: "+in+"\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error containing %q", in, err, want)
+		}
+	}
+	c := Default()
+	c.App, c.Driver.Kind, c.Driver.Static = "shop", DriverStatic, StaticDriver{Blue: []string{"127.0.0.1:3001"}, Green: []string{"127.0.0.1:3002"}}
+	c.Routing.MaxRequestBody = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "routing.max_request_body: must not be negative (0 means no limit), not -1 bytes") {
+		t.Errorf("a Config built in code with -1: %v", err)
+	}
+}

@@ -18,7 +18,8 @@ func Starter(app string) string {
 }
 
 const starterText = `# bluegreen.yaml: how bluegreen releases this app.
-# Durations are Go durations (500ms, 2s, 1m); percentages are written 10%.
+# Durations are Go durations (500ms, 2s, 1m); percentages are written 10%;
+# sizes are bytes or 512KiB, 32MiB, 1GB.
 # Relative paths are relative to this file's directory.
 
 app: @APP@                         # the service under management
@@ -59,6 +60,7 @@ routing:
   mcp_sessions: true               # pin Mcp-Session-Id to the slot that issued it
   session_drain: 0s                # how long the old slot's MCP sessions may hold up its scale-down; 0s: drain_timeout
   mcp_metrics: true                # count MCP calls per method, tool and outcome (reads JSON POST bodies up to 64 KiB)
+  max_request_body: 32MiB          # larger request bodies get 413 (KiB, MiB, GiB; KB, MB, GB); 0: no limit
   preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }  # header + secret reach the idle slot
 
 strategy: linear 10% every 3m      # all-at-once | linear N% every D | canary N% for D

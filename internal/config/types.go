@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -95,3 +97,95 @@ func (p *Percent) UnmarshalText(b []byte) error {
 }
 
 func (p *Percent) describe() string { return "a percentage such as 30%" }
+
+// Size is a number of bytes, written as a whole number of bytes (1048576)
+// or of a unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of
+// 1000), such as 512KiB, 10MiB, 1GB.
+type Size int64
+
+// The units of a Size, largest first; at each magnitude the binary unit
+// comes first, which is the one String picks when both fit.
+var sizeUnits = []struct {
+	name string
+	n    int64
+}{
+	{"GiB", 1 << 30}, {"GB", 1e9},
+	{"MiB", 1 << 20}, {"MB", 1e6},
+	{"KiB", 1 << 10}, {"KB", 1e3},
+	{"B", 1},
+}
+
+// ParseSize parses "32MiB", "10MB", "1048576" or "0"; a space between the
+// number and its unit is allowed. The number is whole and not negative.
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] == '-' || t[i] == '+' || t[i] == '.' || (t[i] >= '0' && t[i] <= '9')) {
+		i++
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	mult := int64(0)
+	if unit == "" {
+		mult = 1
+	}
+	for _, u := range sizeUnits {
+		if unit == u.name {
+			mult = u.n
+			break
+		}
+	}
+	if mult == 0 {
+		for _, u := range sizeUnits {
+			if strings.EqualFold(unit, u.name) {
+				return 0, fmt.Errorf("invalid size %q: unknown unit %q, did you mean %s?", s, unit, u.name)
+			}
+		}
+		return 0, fmt.Errorf("invalid size %q: want a whole number of bytes, or of KiB, MiB, GiB (1024) or KB, MB, GB (1000), such as 32MiB", s)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("invalid size %q: too large", s)
+		}
+		return 0, fmt.Errorf("invalid size %q: want a whole number of bytes, or of KiB, MiB, GiB (1024) or KB, MB, GB (1000), such as 32MiB", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("invalid size %q: must not be negative", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return Size(n * mult), nil
+}
+
+// Bytes is z as a number of bytes.
+func (z Size) Bytes() int64 { return int64(z) }
+
+// String is z in the largest unit that writes it as a whole number: 32MiB,
+// 10MB, 1500B; 0 is "0".
+func (z Size) String() string {
+	if z == 0 {
+		return "0"
+	}
+	for _, u := range sizeUnits[:len(sizeUnits)-1] {
+		if int64(z)%u.n == 0 {
+			return strconv.FormatInt(int64(z)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(z), 10) + "B"
+}
+
+// MarshalText writes z as String does.
+func (z Size) MarshalText() ([]byte, error) { return []byte(z.String()), nil }
+
+// UnmarshalText parses a size as ParseSize does.
+func (z *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*z = v
+	return nil
+}
+
+func (z *Size) describe() string { return "a size such as 512KiB, 32MiB or 1GB" }

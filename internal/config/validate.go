@@ -188,6 +188,9 @@ func (v *validator) routing() {
 	r := v.c.Routing
 	v.positive("routing.drain_timeout", r.DrainTimeout)
 	v.notNegative("routing.session_drain", r.SessionDrain)
+	if r.MaxRequestBody < 0 {
+		v.at("routing.max_request_body", "must not be negative (0 means no limit), not %d bytes", int64(r.MaxRequestBody))
+	}
 	switch r.Affinity {
 	case AffinityCookie, AffinityClientIP, AffinityNone:
 	default:
