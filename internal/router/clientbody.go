@@ -49,6 +49,19 @@ func (cb *clientBody) failed() error {
 	return nil
 }
 
+// limitBody makes reading out's body past n bytes fail with
+// *http.MaxBytesError, which clientError answers 413; a request without a
+// body is left as it is. The reader gets no ResponseWriter: the
+// transport reads the body on its own goroutine, where MaxBytesReader's
+// hook into the response would race with the handler; clientError closes
+// the connection itself.
+func limitBody(out *http.Request, n int64) {
+	if out.Body == nil || out.Body == http.NoBody {
+		return
+	}
+	out.Body = http.MaxBytesReader(nil, out.Body, n)
+}
+
 // wrapBody makes out read its body through ri.body; a request without a
 // body is left as it is.
 func wrapBody(out *http.Request, ri *requestInfo) {

@@ -83,18 +83,20 @@ type badRequest struct {
 }
 
 // TestClientFaultsAreNotBackendFailures sends malformed chunked bodies,
-// bodies cut short by the client, bodies over a limit and bodies too slow
-// for the listener's read timeout, some through the MCP read ahead, while
-// normal clients run: the normal clients see no failure, no instance ever
-// gets a passive failure (one would take it out: unhealthy_threshold 1 and
-// no ejection ceiling), the slot's meters count only the normal requests,
-// and every bad request gets its 4xx and is counted in
-// bluegreen_client_errors_total.
+// bodies cut short by the client, bodies over the router's body limit (by
+// Content-Length, or chunked and growing past it) and bodies too slow for
+// the listener's read timeout, some through the MCP read ahead, to the
+// production handler on a real listener while normal clients run: the
+// normal clients see no failure, no instance ever gets a passive failure
+// (one would take it out: unhealthy_threshold 1 and no ejection ceiling),
+// the slot's meters count only the normal requests, and every bad request
+// gets its 4xx and is counted in bluegreen_client_errors_total.
 func TestClientFaultsAreNotBackendFailures(t *testing.T) {
 	obs := &observations{}
 	tr := newTestRouter(t, Options{
-		MCPMetrics: true, // reads JSON POST bodies ahead
-		Health:     health.Options{UnhealthyThreshold: 1, MaxPassiveEjection: new(100)},
+		MCPMetrics:     true, // reads JSON POST bodies ahead
+		Health:         health.Options{UnhealthyThreshold: 1, MaxPassiveEjection: new(100)},
+		MaxRequestBody: 1024, // the normal clients' bodies are shorter
 	}, false)
 	tr.observeHook = obs.add
 	tr.SetBackends(Blue, []string{
@@ -102,9 +104,8 @@ func TestClientFaultsAreNotBackendFailures(t *testing.T) {
 		newServer(t, http.HandlerFunc(echoBody)),
 	}, true)
 
-	// The production handler behind the limits a deployment may put in
-	// front of it: a body limit and a read timeout.
-	limited := newServer(t, http.MaxBytesHandler(tr.Production(), 1024))
+	// The production handler behind a read timeout, as a deployment may
+	// put in front of it.
 	slow := httptest.NewUnstartedServer(tr.Production())
 	slow.Config.ReadTimeout = time.Second // the raw client sends its head at once
 	slow.Start()
@@ -124,9 +125,16 @@ func TestClientFaultsAreNotBackendFailures(t *testing.T) {
 			want: rawAnswer{499, "client-error"}, reason: reasonClientClosed},
 		{name: "JSON body cut short", addr: prod, raw: head + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\"", halfClose: true,
 			want: rawAnswer{499, "client-error"}, reason: reasonClientClosed},
-		{name: "body over the limit", addr: limited, raw: head + "Content-Length: 4096\r\n\r\n" + strings.Repeat("a", 4096),
+		{name: "Content-Length over the limit", addr: prod, raw: head + "Content-Length: 4096\r\n\r\n" + strings.Repeat("a", 4096),
 			want: rawAnswer{413, "client-error"}, reason: reasonBodyTooLarge},
-		{name: "chunked JSON over the limit", addr: limited,
+		// Answered from the head alone: were the body waited for, this
+		// would get no answer.
+		{name: "Content-Length over the limit, body never sent", addr: prod, raw: head + "Content-Length: 1000000\r\n\r\n",
+			want: rawAnswer{413, "client-error"}, reason: reasonBodyTooLarge},
+		{name: "chunked body growing past the limit", addr: prod,
+			raw:  head + "Transfer-Encoding: chunked\r\n\r\n" + strings.Repeat("12c\r\n"+strings.Repeat("b", 300)+"\r\n", 5) + "0\r\n\r\n",
+			want: rawAnswer{413, "client-error"}, reason: reasonBodyTooLarge},
+		{name: "chunked JSON over the limit", addr: prod,
 			raw:  head + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + strings.Repeat("a", 4096) + "\r\n0\r\n\r\n",
 			want: rawAnswer{413, "client-error"}, reason: reasonBodyTooLarge},
 		{name: "body too slow", addr: slow.Listener.Addr().String(), raw: head + "Content-Length: 100\r\n\r\nabc",
@@ -305,6 +313,87 @@ func TestClientFaultsOnPinnedAndSyntheticRequests(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(tr.metrics.clientErrors.WithLabelValues("blue", string(reasonBadBody))); got != 1 {
 		t.Errorf("client errors (bad_body) = %v, want 1: the synthetic one is not counted", got)
+	}
+}
+
+// TestMaxRequestBody: Options.MaxRequestBody limits the bodies of
+// production and preview requests, not synthetic ones. A body over it by
+// its Content-Length gets 413 without reaching an instance; a chunked one
+// gets 413 once it grows past it; one of exactly the limit passes whole.
+func TestMaxRequestBody(t *testing.T) {
+	if _, err := New(Options{MaxRequestBody: -1}); err == nil || !strings.Contains(err.Error(), "max request body -1 is negative") {
+		t.Fatalf("New with a negative limit: %v", err)
+	}
+	const limit = 1000
+	tr := newTestRouter(t, Options{MaxRequestBody: limit}, false)
+	var hits [numSlots]atomic.Int64
+	for _, slot := range allSlots() {
+		tr.SetBackends(slot, []string{newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[slot.Index()].Add(1)
+			echoBody(w, r)
+		}))}, true)
+	}
+	prod, preview := tr.prod.Listener.Addr().String(), tr.preview.Listener.Addr().String()
+	const head = "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	over := head + "Content-Length: 1001\r\n\r\n" + strings.Repeat("a", limit+1)
+
+	for _, tc := range []struct {
+		name, addr string
+		slot       Slot
+	}{{"production", prod, Blue}, {"preview", preview, Green}} {
+		got, err := sendRawRequest(tc.addr, over, false)
+		if err != nil || got != (rawAnswer{413, "client-error"}) {
+			t.Fatalf("%s, Content-Length over the limit: %+v, %v; want 413 client-error", tc.name, got, err)
+		}
+		if n := hits[tc.slot.Index()].Load(); n != 0 {
+			t.Fatalf("%s: the instance got %d requests, want none", tc.name, n)
+		}
+	}
+	chunked := func(n int) string {
+		return head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n", n, strings.Repeat("c", n)) + "0\r\n\r\n"
+	}
+	for name, raw := range map[string]string{
+		"chunked, one byte over":       chunked(limit + 1),
+		"Content-Length at the limit":  head + "Content-Length: 1000\r\n\r\n" + strings.Repeat("a", limit),
+		"chunked, at the limit":        chunked(limit),
+		"no body, Content-Length 0":    head + "Content-Length: 0\r\n\r\n",
+		"chunked, at the limit, in 10": head + "Transfer-Encoding: chunked\r\n\r\n" + strings.Repeat("64\r\n"+strings.Repeat("d", 100)+"\r\n", 10) + "0\r\n\r\n",
+	} {
+		want := rawAnswer{code: http.StatusOK}
+		if strings.Contains(name, "over") {
+			want = rawAnswer{413, "client-error"}
+		}
+		if got, err := sendRawRequest(prod, raw, false); err != nil || got != want {
+			t.Errorf("%s: %+v, %v; want %+v", name, got, err, want)
+		}
+	}
+	// The instance gets a body of the limit whole.
+	resp, err := tr.prod.Client().Post(tr.prod.URL+"/echo", "text/plain", io.NopCloser(strings.NewReader(strings.Repeat("e", limit))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || resp.StatusCode != http.StatusOK || len(body) != limit {
+		t.Fatalf("a chunked body of the limit: status %d, %d bytes back, %v; want 200 and %d", resp.StatusCode, len(body), err, limit)
+	}
+
+	// A synthetic request is bluegreen's own: not limited.
+	rec := httptest.NewRecorder()
+	tr.Synthetic(Blue).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(strings.Repeat("s", 4*limit))))
+	if rec.Code != http.StatusOK || rec.Body.Len() != 4*limit {
+		t.Fatalf("synthetic request over the limit: %d, %d bytes back; want 200 and %d", rec.Code, rec.Body.Len(), 4*limit)
+	}
+
+	for slot, want := range map[Slot]float64{Blue: 2, Green: 1} {
+		if got := testutil.ToFloat64(tr.metrics.clientErrors.WithLabelValues(string(slot), string(reasonBodyTooLarge))); got != want {
+			t.Errorf("bluegreen_client_errors_total{slot=%s,reason=body_too_large} = %v, want %v", slot, got, want)
+		}
+	}
+	if m := tr.Measure(Blue); m.Requests != 5 || m.Errors != 0 {
+		t.Errorf("blue meter: %d requests, %d errors; want the 5 that passed, no error", m.Requests, m.Errors)
 	}
 }
 

@@ -15,7 +15,8 @@
 //     has weight; otherwise a weighted random pick,
 //     pinned with Set-Cookie when sticky sessions are on.
 //  3. Register the request on the slot's current drain epoch, read its body
-//     through a clientBody (clientbody.go), then hand it to the slot's
+//     through a clientBody (clientbody.go) under Options.MaxRequestBody (a
+//     Content-Length over it is answered 413 at once), then hand it to the slot's
 //     httputil.ReverseProxy. Its RoundTripper picks a healthy instance
 //     round-robin, retries an idempotent request once on another instance
 //     when the attempt fails before response headers, and feeds the

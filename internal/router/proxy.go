@@ -187,12 +187,20 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 }
 
 // outbound returns req as the slot's proxy takes it: with ri as its
-// context, its body read through ri.body, and the MCP call and filter bits
-// of ri set. When the MCP read ahead found the client's body broken it
-// answers the client error itself (no instance is involved) and returns
-// false.
+// context, its body limited to Options.MaxRequestBody (not a synthetic
+// one's) and read through ri.body, and the MCP call and filter bits of ri
+// set. When the body is over the limit by its Content-Length, or the MCP
+// read ahead found it broken, it answers the client error itself (no
+// instance is involved) and returns false.
 func (r *Router) outbound(w http.ResponseWriter, req *http.Request, s *slotState, ri *requestInfo) (*http.Request, bool) {
 	out := req.WithContext(ri)
+	if r.maxBody > 0 && ri.kind != kindSynthetic {
+		if out.ContentLength > r.maxBody {
+			r.clientError(w, out, s, &http.MaxBytesError{Limit: r.maxBody})
+			return nil, false
+		}
+		limitBody(out, r.maxBody)
+	}
 	wrapBody(out, ri)
 	if r.readsMCP(ri.kind) {
 		ri.call, out.Body = readMCPRequest(out)

@@ -97,6 +97,13 @@ type Options struct {
 	// the sticky cookie (AffinityCookie, the default), by client IP
 	// (AffinityClientIP; Sticky must be nil), or not at all (AffinityNone).
 	Affinity Affinity
+	// MaxRequestBody is the largest request body, in bytes, forwarded on
+	// the production and preview handlers; zero means no limit. A larger
+	// one is a client error (413 body_too_large, clientbody.go): answered
+	// before any instance is contacted when its Content-Length says so,
+	// else when the byte past the limit is read. Synthetic requests are
+	// not limited.
+	MaxRequestBody int64
 }
 
 // Router routes requests to the instances of the blue and green slots. It
@@ -115,6 +122,8 @@ type Router struct {
 	filterMCP bool
 	// clientIP picks the slot of a weighted split by client IP.
 	clientIP bool
+	// maxBody is Options.MaxRequestBody.
+	maxBody int64
 	// streamGrace bounds the clean end of a stream (stream.go).
 	streamGrace time.Duration
 	// sessions is nil unless Options.MCPSessions; sessionStore is
@@ -180,6 +189,9 @@ func New(opts Options) (*Router, error) {
 		return nil, fmt.Errorf("new router: mcp session ttl %s, max %d, session drain %s and tool labels %d must not be negative",
 			opts.MCPSessionTTL, opts.MCPSessionMax, opts.SessionDrain, opts.MCPToolLabels)
 	}
+	if opts.MaxRequestBody < 0 {
+		return nil, fmt.Errorf("new router: max request body %d is negative", opts.MaxRequestBody)
+	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
@@ -228,6 +240,7 @@ func New(opts Options) (*Router, error) {
 		filters:         slices.Clone(opts.Filters),
 		filterMCP:       slices.ContainsFunc(opts.Filters, Filter.needsMCP),
 		clientIP:        opts.Affinity == AffinityClientIP,
+		maxBody:         opts.MaxRequestBody,
 		streamGrace:     DefaultStreamGrace,
 		backendsChanged: make(chan struct{}, 1),
 		afterFunc:       func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
