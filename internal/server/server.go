@@ -86,6 +86,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		MCPMetrics:   cfg.Routing.MCPMetrics,
 		// Analysis counts MCP errors inside 2xx answers as errors.
 		MCPErrors: cfg.AnalysisConfigured(),
+		// Larger request bodies get 413 (routing.max_request_body).
+		MaxRequestBody: cfg.Routing.MaxRequestBody.Bytes(),
 	}
 	if cfg.AnalysisConfigured() {
 		// Counts of their own for the rules' filters.
