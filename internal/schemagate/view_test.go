@@ -107,13 +107,9 @@ func TestSource(t *testing.T) {
 		{Slot: "blue", Version: "v1", State: slot.Running},
 		{Slot: "green", Version: "v2", State: slot.Running, Live: true, Weight: 100},
 	}}
-	got, err := Source(cfg, f, log)(context.Background())
+	v, err := Source(cfg, f, log)(context.Background())
 	if err != nil {
 		t.Fatal(err)
-	}
-	v, ok := got.(View)
-	if !ok {
-		t.Fatalf("source answered %T, want View", got)
 	}
 	if c := v.Migrations[0].Contract; c == nil || c.Allowed || !strings.Contains(c.Reason, "slot blue runs release v1 (warm)") {
 		t.Fatalf("contract of 0001 while blue runs v1: %+v, want refused naming it", c)

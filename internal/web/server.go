@@ -33,7 +33,7 @@ type Options struct {
 	Series *Series
 	// Migrations reports the schema migrations' state for the dashboard
 	// (GET /api/v1/migrations); nil when none are configured.
-	Migrations func(ctx context.Context) (any, error)
+	Migrations func(ctx context.Context) (api.MigrationsView, error)
 	// MigrationEvents, when not nil, subscribes to migration events; the
 	// event stream sends each as "event: migration" with its JSON.
 	MigrationEvents func(buffer int) (events <-chan any, cancel func())
