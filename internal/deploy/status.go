@@ -11,28 +11,20 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
-// The status types are the admin API's (package api); these names stay
-// until every caller uses api's.
-type (
-	Status           = api.Status
-	SlotStatus       = api.SlotStatus
-	DeploymentStatus = api.DeploymentStatus
-)
-
 // Status reports the route in force, the slots and the active (or last)
 // deployment.
-func (c *Controller) Status(ctx context.Context) (Status, error) {
-	st := Status{App: c.app}
+func (c *Controller) Status(ctx context.Context) (api.Status, error) {
+	st := api.Status{App: c.app}
 	live, weights := c.router.Route()
 	st.Route = api.Route{Live: live, Weights: map[slot.Slot]int{slot.Blue: weights[slot.Blue], slot.Green: weights[slot.Green]}}
 	slots, err := c.loadSlots(ctx)
 	if err != nil {
-		return Status{}, fmt.Errorf("status of %s: %w", c.app, err)
+		return api.Status{}, fmt.Errorf("status of %s: %w", c.app, err)
 	}
 	for _, name := range slot.All() {
 		s := slots[name]
 		h, t := c.router.SlotReady(name)
-		st.Slots = append(st.Slots, SlotStatus{
+		st.Slots = append(st.Slots, api.SlotStatus{
 			Slot: name, Version: s.Version, State: s.State, Live: live == name,
 			Weight: st.Route.Weights[name], Healthy: h, Total: t, StopAt: s.StopAt,
 		})
@@ -45,21 +37,21 @@ func (c *Controller) Status(ctx context.Context) (Status, error) {
 	case errors.Is(err, store.ErrNotFound):
 		list, err := c.store.ListDeployments(ctx, c.app, 1)
 		if err != nil {
-			return Status{}, fmt.Errorf("status of %s: %w", c.app, err)
+			return api.Status{}, fmt.Errorf("status of %s: %w", c.app, err)
 		}
 		if len(list) > 0 {
 			ds := c.deploymentStatus(list[0])
 			st.Last = &ds
 		}
 	default:
-		return Status{}, fmt.Errorf("status of %s: %w", c.app, err)
+		return api.Status{}, fmt.Errorf("status of %s: %w", c.app, err)
 	}
 	return st, nil
 }
 
 // deploymentStatus describes d at the clock's now.
-func (c *Controller) deploymentStatus(d store.Deployment) DeploymentStatus {
-	ds := DeploymentStatus{
+func (c *Controller) deploymentStatus(d store.Deployment) api.DeploymentStatus {
+	ds := api.DeploymentStatus{
 		ID: d.ID, Kind: d.Kind, Version: d.Version, Slot: d.Slot, FromVersion: d.FromVersion,
 		Strategy: d.Strategy, Phase: Phase(d.Phase), PausedIn: Phase(d.Paused), Step: d.Step,
 		Weight: d.Weight, Deadline: d.Deadline, Reason: d.Reason, CreatedAt: d.CreatedAt, EndedAt: d.EndedAt,
