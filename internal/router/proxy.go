@@ -241,24 +241,45 @@ func (r *Router) modifyResponse(s *slotState) func(*http.Response) error {
 		resp.Header[HeaderSlot] = s.slotHeader
 		if resp.Request != nil {
 			ctx := resp.Request.Context()
-			if ri := infoOf(ctx); r.sticky != nil && ri != nil && ri.pin {
-				r.sticky.pin(resp.Header, s.slot.Index())
-			}
 			measure(ctx, s, resp.StatusCode)
-			if r.sessions != nil {
-				// Before inspectMCP, which may wrap the body.
-				r.trackSession(s, resp)
+			ri := infoOf(ctx)
+			for _, hook := range r.onResponse {
+				hook(s, resp, ri)
 			}
-			if r.mcpErrors || r.mcpMetrics != nil {
-				r.observeMCP(s, resp, infoOf(ctx))
-			}
-			r.trackStream(s, resp)
 			if synthetic(ctx) {
 				return nil // not in the user request metrics
 			}
 		}
 		s.metrics.code(resp.StatusCode).Inc()
 		return nil
+	}
+}
+
+// responseHook is one thing the router does with an instance's response
+// of a request (ri nil for one the router did not register).
+type responseHook func(s *slotState, resp *http.Response, ri *requestInfo)
+
+// responseHooks lists, in order, what New's options ask the router to do
+// with every response besides naming the slot and counting it; built once,
+// so the request path runs only what is on.
+func (r *Router) responseHooks() []responseHook {
+	var hooks []responseHook
+	if r.sticky != nil {
+		hooks = append(hooks, r.pinSticky)
+	}
+	if r.sessions != nil {
+		hooks = append(hooks, r.trackSession) // before observeMCP, which may wrap the body
+	}
+	if r.mcpErrors || r.mcpMetrics != nil {
+		hooks = append(hooks, r.observeMCP)
+	}
+	return append(hooks, r.trackStream)
+}
+
+// pinSticky sets the sticky cookie when a weighted split chose the slot.
+func (r *Router) pinSticky(s *slotState, resp *http.Response, ri *requestInfo) {
+	if ri != nil && ri.pin {
+		r.sticky.pin(resp.Header, s.slot.Index())
 	}
 }
 

@@ -134,6 +134,8 @@ type Router struct {
 	metrics             *metrics
 	// mcpMetrics is nil unless Options.MCPMetrics.
 	mcpMetrics *mcpMetrics
+	// onResponse runs on every instance response (responseHooks).
+	onResponse []responseHook
 
 	table atomic.Pointer[compiledTable]
 	slots [numSlots]slotState
@@ -261,6 +263,7 @@ func New(opts Options) (*Router, error) {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
 	r.metrics = m
+	r.onResponse = r.responseHooks()
 
 	bufs := &bufferPool{}
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)

@@ -96,7 +96,7 @@ func (r *Router) EndSessions(slot Slot) int {
 // trackSession pins the session a response of slot s names to the instance
 // that answered, and ends the pin of the request's session when the server
 // says it is over: 404, or a DELETE that succeeded.
-func (r *Router) trackSession(s *slotState, resp *http.Response) {
+func (r *Router) trackSession(s *slotState, resp *http.Response, _ *requestInfo) {
 	if id, ok := sessionID(resp.Header); ok {
 		if b := backendOf(resp); b != nil {
 			r.sessions.pin(id, s.slot.Index(), b)

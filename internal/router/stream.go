@@ -129,7 +129,7 @@ func streamCollectors(r *Router) []prometheus.Collector {
 // trackStream, called on every proxied response, takes over the body of a
 // stream: an SSE response, or the connection of a WebSocket upgrade, so
 // that the router's cancellation ends it cleanly.
-func (r *Router) trackStream(s *slotState, resp *http.Response) {
+func (r *Router) trackStream(s *slotState, resp *http.Response, _ *requestInfo) {
 	ri := infoOf(resp.Request.Context())
 	if ri == nil || ri.reg == nil {
 		return
