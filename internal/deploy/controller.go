@@ -83,6 +83,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// PollInterval is how often waiting_ready asks the router (1s if zero).
 	PollInterval time.Duration
+	// SeedVersion, if set, labels what the operator runs in the slots
+	// outside bluegreen (the static driver): Restore records a slot that
+	// never ran a release as running SeedVersion, so that routing by hand
+	// works before the first deployment.
+	SeedVersion string
 
 	// AfterEvent, if set, is called in the loop right after each event is
 	// persisted; fault-injection tests use it to crash at a precise point.
@@ -112,6 +117,7 @@ type Controller struct {
 	scaleDownDelay time.Duration
 	readyTimeout   time.Duration
 	poll           time.Duration
+	seedVersion    string
 	clock          Clock
 	afterEvent     func(store.Event)
 	postVerifier   Verifier
@@ -122,9 +128,10 @@ type Controller struct {
 	// pre measures the live slot before traffic moves (baseline.go).
 	pre atomic.Pointer[window]
 
-	events  *hub
-	wake    chan struct{}
-	running atomic.Bool
+	events   *hub
+	wake     chan struct{}
+	running  atomic.Bool
+	restored atomic.Bool
 
 	// mu serialises writes of the route and slots with the creation of a
 	// deployment and manual routing, so each sees the other's result.
@@ -135,12 +142,19 @@ type Controller struct {
 	settled map[int64]Phase // deployment ID → phase left by the last pass that handled it
 	loop    loopState
 	changed chan struct{} // closed and replaced whenever settled or loop change
+	// side is the work beside the loop by name (beside.go); sideBusy
+	// counts the goroutines still running it, sideWG joins them.
+	side     map[string]*sideRun
+	sideBusy int
+	sideWG   sync.WaitGroup
 }
 
 // loopState is where the reconcile loop is, for commands that wait on it
 // and for tests that drive a fake clock.
 type loopState struct {
-	idle  bool      // sleeping until a command or until
+	// idle: sleeping until a command or until, with no work beside the
+	// loop still running (its end wakes the loop).
+	idle  bool
 	gen   uint64    // counts the times the loop went to sleep
 	until time.Time // when it wakes by itself; zero: only on a command
 }
@@ -184,6 +198,7 @@ func New(opts Options) (*Controller, error) {
 		scaleDownDelay: opts.ScaleDownDelay,
 		readyTimeout:   orDefault(opts.ReadyTimeout, defaultReadyTimeout),
 		poll:           orDefault(opts.PollInterval, defaultPoll),
+		seedVersion:    opts.SeedVersion,
 		clock:          opts.Clock,
 		afterEvent:     opts.AfterEvent,
 		postVerifier:   opts.AfterPromotion,
@@ -192,6 +207,7 @@ func New(opts Options) (*Controller, error) {
 		wake:           make(chan struct{}, 1),
 		settled:        map[int64]Phase{},
 		changed:        make(chan struct{}),
+		side:           map[string]*sideRun{},
 	}
 	if c.clock == nil {
 		c.clock = systemClock{}
@@ -221,21 +237,18 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Run restores the world from the store (re-adopts the releases recorded
-// running, re-applies the stored route), then reconciles until ctx ends.
-// It wakes at persisted deadlines and on commands. It returns nil when ctx
-// ends and an error only if the store cannot be read at start.
+// Run reconciles until ctx ends; call Restore first. It wakes at persisted
+// deadlines, on commands and when work beside the loop ends. It returns
+// nil when ctx ends, once the work beside the loop has returned too.
 func (c *Controller) Run(ctx context.Context) error {
+	if !c.restored.Load() {
+		return fmt.Errorf("run controller for %s: restore the world first (Restore)", c.app)
+	}
 	if !c.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("run controller for %s: already running", c.app)
 	}
 	defer c.running.Store(false)
-	if err := c.restore(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("run controller for %s: %w", c.app, err)
-	}
+	defer c.sideWG.Wait()
 	retry, conflicts := time.Duration(0), 0
 	for {
 		next, err := c.reconcile(ctx)
@@ -282,6 +295,11 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) poke() {
 	c.loopMu.Lock()
 	defer c.loopMu.Unlock()
+	c.pokeLocked()
+}
+
+// pokeLocked is poke for a caller that holds loopMu.
+func (c *Controller) pokeLocked() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -293,11 +311,12 @@ func (c *Controller) poke() {
 }
 
 // setLoop records whether the loop sleeps, and until when. A loop with a
-// wake-up pending is not idle: it is about to run again.
+// wake-up pending, or with work beside it still running, is not idle: it
+// is about to run again.
 func (c *Controller) setLoop(idle bool, until time.Time) {
 	c.loopMu.Lock()
 	defer c.loopMu.Unlock()
-	c.loop.idle, c.loop.until = idle && len(c.wake) == 0, until
+	c.loop.idle, c.loop.until = idle && len(c.wake) == 0 && c.sideBusy == 0, until
 	if c.loop.idle {
 		c.loop.gen++
 	}

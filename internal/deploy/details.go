@@ -19,6 +19,9 @@ type details struct {
 	// Remaining is the time left in the step when the deployment was paused
 	// (a Go duration), restored as the deadline on resume.
 	Remaining string `json:"remaining,omitempty"`
+	// Verified is the outcome of the checks of verifying, stored by their
+	// run beside the loop when they ended (checks.go); nil until then.
+	Verified *checked `json:"verified,omitempty"`
 	// Report is what the verifier said about the release.
 	Report json.RawMessage `json:"report,omitempty"`
 	// Failure is the data given with Fail (analysis verdict, hook output).
@@ -33,9 +36,18 @@ type details struct {
 	// the deployment back.
 	Promoted bool `json:"promoted,omitempty"`
 	// PostChecked latches once the after_promotion checks ran; PostReport
-	// is what they said.
+	// is what they said, and PostFailed whether they failed (the loop then
+	// rolls back).
 	PostChecked bool            `json:"post_checked,omitempty"`
+	PostFailed  bool            `json:"post_failed,omitempty"`
 	PostReport  json.RawMessage `json:"post_report,omitempty"`
+}
+
+// checked is the outcome of a check suite.
+type checked struct {
+	Passed bool `json:"passed"`
+	// Error says why the checks could not run ("" when they ran).
+	Error string `json:"error,omitempty"`
 }
 
 // requestKind names a recorded command.

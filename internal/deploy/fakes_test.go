@@ -91,6 +91,18 @@ func (r *fakeRuntime) Start(_ context.Context, sl slot.Slot, version string) ([]
 	return []string{string(sl) + "-" + version + "-0.test:80", string(sl) + "-" + version + "-1.test:80"}, nil
 }
 
+// Running is what runs in sl, as the process driver finds it after a
+// crash.
+func (r *fakeRuntime) Running(sl slot.Slot) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.running[sl]
+	if !ok {
+		return nil
+	}
+	return []string{string(sl) + "-" + v + "-0.test:80", string(sl) + "-" + v + "-1.test:80"}
+}
+
 func (r *fakeRuntime) Stop(_ context.Context, sl slot.Slot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -135,19 +147,94 @@ type fakeRouter struct {
 	swaps    int // SetRoute calls
 	// before, if set, sees every route before it is applied (no lock held).
 	before func(live slot.Slot, weights map[slot.Slot]int)
+	// inRotation holds the addresses given in rotation at once.
+	inRotation map[slot.Slot][]string
 	// undrained holds the slots not drained yet (drain_test.go), with the
-	// wait Drained reports.
+	// wait Drained reports; asked holds the since of each slot's last
+	// Drained.
 	undrained map[slot.Slot]time.Duration
+	asked     map[slot.Slot]time.Time
+	// ends counts EndSlot calls per slot; while hold is not nil, EndSlot
+	// waits until it is closed.
+	ends map[slot.Slot]int
+	hold chan struct{}
 }
 
 func newFakeRouter() *fakeRouter {
-	return &fakeRouter{backends: map[slot.Slot][]string{}, sick: map[slot.Slot]bool{}, weights: map[slot.Slot]int{}}
+	return &fakeRouter{backends: map[slot.Slot][]string{}, sick: map[slot.Slot]bool{}, weights: map[slot.Slot]int{},
+		inRotation: map[slot.Slot][]string{}, undrained: map[slot.Slot]time.Duration{}, asked: map[slot.Slot]time.Time{},
+		ends: map[slot.Slot]int{}}
 }
 
-func (r *fakeRouter) SetBackends(sl slot.Slot, addrs []string) {
+func (r *fakeRouter) SetBackends(sl slot.Slot, addrs []string, inRotation bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.backends[sl] = addrs
+	if inRotation {
+		r.inRotation[sl] = addrs
+	}
+}
+
+// Drained: a slot set with setUndrained is not drained.
+func (r *fakeRouter) Drained(sl slot.Slot, since time.Time) (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.asked[sl] = since
+	wait, waiting := r.undrained[sl]
+	return !waiting, wait
+}
+
+func (r *fakeRouter) EndSlot(sl slot.Slot) {
+	r.mu.Lock()
+	r.ends[sl]++
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+}
+
+func (r *fakeRouter) setUndrained(sl slot.Slot, wait time.Duration, undrained bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if undrained {
+		r.undrained[sl] = wait
+	} else {
+		delete(r.undrained, sl)
+	}
+}
+
+// askedSince is the since of sl's last Drained (zero: never asked).
+func (r *fakeRouter) askedSince(sl slot.Slot) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.asked[sl]
+}
+
+func (r *fakeRouter) endCount(sl slot.Slot) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ends[sl]
+}
+
+// holdEnds makes EndSlot wait until the returned function is called.
+func (r *fakeRouter) holdEnds() (release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	r.hold = ch
+	return sync.OnceFunc(func() {
+		r.mu.Lock()
+		r.hold = nil
+		r.mu.Unlock()
+		close(ch)
+	})
+}
+
+func (r *fakeRouter) rotated(sl slot.Slot) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.inRotation[sl]...)
 }
 
 func (r *fakeRouter) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {

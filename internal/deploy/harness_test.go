@@ -46,6 +46,8 @@ type harness struct {
 	sick     map[slot.Slot]bool // applied to every new router
 	// wrap, if set, wraps the store the controller uses.
 	wrap func(store.Store) store.Store
+	// checks, if set, is the verifier in place of verifier.
+	checks Verifier
 	// post, if set, is the after_promotion verifier.
 	post Verifier
 	// meter and analysis, if set, turn analysis on.
@@ -57,6 +59,8 @@ type harness struct {
 	synthetic Synthetic
 	// bake, if set, replaces testBake.
 	bake *time.Duration
+	// seedVersion is Options.SeedVersion.
+	seedVersion string
 }
 
 func newHarness(t *testing.T, verifier *fakeVerifier) *harness {
@@ -101,7 +105,7 @@ func (h *harness) boot() {
 	opts := Options{
 		App: "shop", Store: cs, Runtime: h.rt, Router: h.router,
 		Strategy: "all-at-once", BakeTime: testBake, ScaleDownDelay: testScaleDown,
-		ReadyTimeout: testReady, PollInterval: testPoll, Clock: h.clock,
+		ReadyTimeout: testReady, PollInterval: testPoll, Clock: h.clock, SeedVersion: h.seedVersion,
 		Logger:   slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: h.reg,
 	}
@@ -110,6 +114,9 @@ func (h *harness) boot() {
 	}
 	if h.verifier != nil {
 		opts.Verifier = h.verifier
+	}
+	if h.checks != nil {
+		opts.Verifier = h.checks
 	}
 	if h.meter != nil {
 		opts.Meter, opts.Analysis = h.meter, h.analysis
@@ -128,6 +135,9 @@ func (h *harness) boot() {
 		h.t.Fatal(err)
 	}
 	h.c = c
+	if err := c.Restore(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- c.Run(ctx) }()

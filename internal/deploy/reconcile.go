@@ -37,6 +37,8 @@ func (c *Controller) reconcile(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	// Cancel the work beside the loop that the facts no longer call for.
+	c.sweep(f)
 	// Stop what should no longer run (scale-down, ended deployments).
 	acted, stopDue, err := c.tidySlots(ctx, f)
 	if acted || err != nil {
@@ -155,11 +157,13 @@ func (c *Controller) begin(ctx context.Context, f facts, d *store.Deployment) (t
 
 // provision makes the runtime run the release in the slot and gives the
 // router its backends. A slot still running another release (the old,
-// warm one) is stopped first.
+// warm one) is stopped first (stop.go), over as many passes as its drain
+// takes.
 func (c *Controller) provision(ctx context.Context, f facts, d *store.Deployment) (time.Time, error) {
 	s := f.slots[d.Slot]
 	if s.State != slot.Stopped && s.Version != d.Version {
-		return f.now, c.stopSlot(ctx, s, "replaced by "+d.Version)
+		next, _, err := c.stopSlot(ctx, f, s, "replaced by "+d.Version)
+		return next, err
 	}
 	starting := store.SlotState{Slot: d.Slot, Version: d.Version, State: slot.Starting, Instances: s.Instances}
 	if err := c.saveSlot(ctx, s, starting); err != nil {
@@ -173,7 +177,7 @@ func (c *Controller) provision(ctx context.Context, f facts, d *store.Deployment
 		return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("could not start %s in %s within %s: %v",
 			d.Version, d.Slot, c.readyTimeout, err), nil, nil)
 	}
-	c.router.SetBackends(d.Slot, addrs)
+	c.router.SetBackends(d.Slot, addrs, false)
 	started := starting
 	started.Instances = instancesJSON(addrs)
 	if err := c.saveSlot(ctx, starting, started); err != nil {
@@ -194,7 +198,7 @@ func (c *Controller) awaitReady(ctx context.Context, f facts, d *store.Deploymen
 	if t > 0 && h == t {
 		s := f.slots[d.Slot]
 		ready := s
-		ready.State, ready.StopAt = slot.Running, time.Time{}
+		ready.State, ready.StopAt, ready.StoppingSince = slot.Running, time.Time{}, time.Time{}
 		if err := c.saveSlot(ctx, s, ready); err != nil {
 			return time.Time{}, err
 		}
@@ -215,26 +219,30 @@ func (c *Controller) awaitReady(ctx context.Context, f facts, d *store.Deploymen
 	return earliest(d.Deadline, f.now.Add(c.poll)), nil
 }
 
-// verify runs the checks through the preview route. Nothing has reached
-// users: a failure ends in failed, not in a rollback. On success the first
-// release goes live at once, any other starts shifting.
+// verify judges the release by the checks run through the preview route,
+// beside the loop (checks.go): until their outcome is stored it waits, and
+// their end wakes it. Nothing has reached users: a failure ends in failed,
+// not in a rollback. On success the first release goes live at once, any
+// other starts shifting.
 func (c *Controller) verify(ctx context.Context, f facts, d *store.Deployment) (time.Time, error) {
 	var report json.RawMessage
 	if c.verifier != nil {
-		passed, rep, err := c.verifier.Verify(ctx, d.Slot, d.Version)
-		if ctx.Err() != nil {
-			return time.Time{}, ctx.Err()
-		}
-		keep := func(_ *store.Deployment, x *details) { x.Report = rep }
+		x, err := readDetails(*d)
 		if err != nil {
-			return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("could not verify %s in %s: %v; no user traffic reached it",
-				d.Version, d.Slot, err), nil, keep)
+			return time.Time{}, err
 		}
-		if !passed {
+		if x.Verified == nil {
+			return c.checkBeside(ctx, f, *d), nil
+		}
+		if x.Verified.Error != "" {
+			return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("could not verify %s in %s: %s; no user traffic reached it",
+				d.Version, d.Slot, x.Verified.Error), nil, nil)
+		}
+		if !x.Verified.Passed {
 			return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("checks failed on %s in %s; no user traffic reached it",
-				d.Version, d.Slot), nil, keep)
+				d.Version, d.Slot), nil, nil)
 		}
-		report = rep
+		report = x.Report
 	}
 	if d.FromVersion == "" {
 		return c.succeed(ctx, f, d, fmt.Sprintf("first release: %s is live on %s with 100%% of traffic", d.Version, d.Slot),
@@ -383,7 +391,7 @@ func (c *Controller) succeed(ctx context.Context, f facts, d *store.Deployment, 
 	}
 	ns := f.slots[d.Slot]
 	live := ns
-	live.Version, live.State, live.StopAt = d.Version, slot.Running, time.Time{}
+	live.Version, live.State, live.StopAt, live.StoppingSince = d.Version, slot.Running, time.Time{}, time.Time{}
 	if err := c.saveSlot(ctx, ns, live); err != nil {
 		return time.Time{}, err
 	}
@@ -426,9 +434,9 @@ func (c *Controller) windDown(ctx context.Context, f facts, d *store.Deployment,
 		return f.now, persist()
 	}
 	old := d.Slot.Other()
-	if os := f.slots[old]; !os.StopAt.IsZero() {
+	if os := f.slots[old]; !os.StopAt.IsZero() || !os.StoppingSince.IsZero() {
 		keep := os
-		keep.StopAt = time.Time{}
+		keep.StopAt, keep.StoppingSince = time.Time{}, time.Time{}
 		if err := c.saveSlot(ctx, os, keep); err != nil {
 			return time.Time{}, err
 		}

@@ -165,3 +165,53 @@ func eventTimes(evs []store.Event) []string {
 	}
 	return out
 }
+
+// Restore puts the instances the runtime reports already running into
+// rotation at once (they served before the restart), then re-adopts them.
+func TestRestorePutsRunningInstancesInRotation(t *testing.T) {
+	h := newHarness(t, nil)
+	h.seed(true)
+	h.restart()
+	for _, sl := range slot.All() {
+		if got, want := h.router.rotated(sl), h.rt.Running(sl); !slices.Equal(got, want) || len(got) != 2 {
+			t.Errorf("%s in rotation at once = %v, want what runs: %v", sl, got, want)
+		}
+	}
+	h.idle()
+	h.assertRoute(slot.Green, 0, 100)
+}
+
+// With SeedVersion (the static driver) a slot that never ran a release is
+// recorded running what the operator runs there, once: routing by hand
+// works before the first deployment, and a deployment shifts from it.
+func TestRestoreSeedsTheOperatorsSlots(t *testing.T) {
+	h := newHarnessWith(t, nil, func(h *harness) { h.seedVersion = "static" })
+	for _, sl := range slot.All() {
+		if s := h.slot(sl); s.State != slot.Running || s.Version != "static" {
+			t.Fatalf("%s = %+v, want running static", sl, s)
+		}
+	}
+	if _, err := h.c.SetRoute(h.ctx(), slot.Blue, nil); err != nil {
+		t.Fatalf("route by hand before any deployment: %v", err)
+	}
+	d := h.finish(h.deploy("v2", "").ID)
+	if Phase(d.Phase) != PhaseSucceeded || d.FromVersion != "static" || d.Slot != slot.Green {
+		t.Fatalf("v2 = %s into %s from %q, want succeeded into green from static", d.Phase, d.Slot, d.FromVersion)
+	}
+	h.restart()
+	if s := h.slot(slot.Green); s.Version != "v2" {
+		t.Errorf("green after a restart = %+v, want v2 (seeded once)", s)
+	}
+}
+
+// Run refuses to start before Restore.
+func TestRunNeedsRestore(t *testing.T) {
+	h := newHarness(t, nil)
+	c, err := New(Options{App: "other", Store: h.store, Runtime: h.rt, Router: newFakeRouter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(h.ctx()); err == nil {
+		t.Fatal("Run before Restore returned nil, want an error")
+	}
+}

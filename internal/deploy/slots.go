@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
@@ -11,9 +10,10 @@ import (
 )
 
 // Slots are stored facts too (store.SlotState): what release each slot
-// runs, whether it is starting, running or stopped, and StopAt, the stored
+// runs, whether it is starting, running or stopped; StopAt, the stored
 // latch "stop this slot at that time" that both scale-down (old release
-// after success) and clean-up (new release after failure or abort) use.
+// after success) and clean-up (new release after failure or abort) use;
+// and StoppingSince, the latch "this slot's stop has begun" (stop.go).
 
 // loadSlots returns the stored slots by name; absent slots are stopped and
 // empty.
@@ -37,13 +37,14 @@ func (c *Controller) loadSlots(ctx context.Context) (map[slot.Slot]store.SlotSta
 // saveSlot stores s if it differs from was (what was read this pass).
 func (c *Controller) saveSlot(ctx context.Context, was, s store.SlotState) error {
 	if was.Version == s.Version && was.State == s.State && was.StopAt.Equal(s.StopAt) &&
-		string(was.Instances) == string(s.Instances) {
+		was.StoppingSince.Equal(s.StoppingSince) && string(was.Instances) == string(s.Instances) {
 		return nil
 	}
 	if err := c.store.SaveSlot(ctx, c.app, s); err != nil {
 		return err
 	}
-	c.log.Debug("slot saved", logSlot, s.Slot, logVersion, s.Version, "state", s.State, "stop_at", s.StopAt)
+	c.log.Debug("slot saved", logSlot, s.Slot, logVersion, s.Version, "state", s.State, "stop_at", s.StopAt,
+		"stopping_since", s.StoppingSince)
 	return nil
 }
 
@@ -56,54 +57,46 @@ func instancesJSON(addrs []string) json.RawMessage {
 	return b
 }
 
-// tidySlots stops at most one slot that should no longer run: one whose
-// StopAt has come, or one left starting by a deployment that ended. It
-// never touches the live slot, a slot with traffic, or the active
-// deployment's slot, and waits for a slot the router (a Drainer) does not
-// call drained yet. It reports whether it acted, and when a scheduled stop
-// is next due (zero: none).
+// tidySlots takes a step in stopping the slots that should no longer run:
+// one whose StopAt has come, one left starting by a deployment that ended,
+// one whose stop has begun (stop.go). It never touches the live slot, a
+// slot with traffic, or the active deployment's slot; a slot that got
+// traffic back is no longer stopping. It reports whether it acted (one
+// side effect per pass) and when to come back for the slots it waits for
+// (zero: none, or work beside the loop wakes it).
 func (c *Controller) tidySlots(ctx context.Context, f facts) (acted bool, next time.Time, err error) {
 	for _, name := range slot.All() {
 		s := f.slots[name]
-		if s.State == slot.Stopped || f.serving(name) || (f.active != nil && f.active.Slot == name) {
+		if s.State == slot.Stopped || (f.active != nil && f.active.Slot == name) {
 			continue
 		}
-		due := s.State == slot.Starting || (!s.StopAt.IsZero() && !f.now.Before(s.StopAt))
+		if f.serving(name) {
+			if !s.StoppingSince.IsZero() {
+				back := s
+				back.StoppingSince = time.Time{}
+				c.log.Info("slot no longer stopping: it gets traffic again", logSlot, name, logVersion, s.Version)
+				return true, f.now, c.saveSlot(ctx, s, back)
+			}
+			continue
+		}
+		due := !s.StoppingSince.IsZero() || s.State == slot.Starting || (!s.StopAt.IsZero() && !f.now.Before(s.StopAt))
 		if !due {
 			if !s.StopAt.IsZero() {
 				next = earliest(next, s.StopAt)
 			}
 			continue
 		}
-		if d, ok := c.router.(Drainer); ok {
-			if drained, wait := d.Drained(name); !drained {
-				next = earliest(next, f.now.Add(max(wait, c.poll)))
-				c.log.Debug("slot due to stop waits for its drain", logSlot, name, "wait", wait)
-				continue
-			}
-		}
 		why := "scale-down time reached"
 		if s.State == slot.Starting {
 			why = "left starting by a deployment that ended"
 		}
-		return true, f.now, c.stopSlot(ctx, s, why)
+		at, acted, err := c.stopSlot(ctx, f, s, why)
+		if acted || err != nil {
+			return acted, at, err
+		}
+		next = earliest(next, at)
 	}
 	return false, next, nil
-}
-
-// stopSlot stops slot s and records it stopped. Stop is idempotent, so
-// stopping first and recording after is safe to repeat after a crash.
-func (c *Controller) stopSlot(ctx context.Context, s store.SlotState, why string) error {
-	if err := c.runtime.Stop(ctx, s.Slot); err != nil {
-		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
-	}
-	c.router.SetBackends(s.Slot, nil)
-	stopped := store.SlotState{Slot: s.Slot, Version: s.Version, State: slot.Stopped}
-	if err := c.store.SaveSlot(ctx, c.app, stopped); err != nil {
-		return fmt.Errorf("stop slot %s (%s) of %s: %w", s.Slot, s.Version, c.app, err)
-	}
-	c.log.Info("slot stopped", logSlot, s.Slot, logVersion, s.Version, "why", why)
-	return nil
 }
 
 // earliest is the earlier of two times, a zero time meaning "never".

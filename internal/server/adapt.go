@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
@@ -14,16 +16,17 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
 
-// routerAdapter lets the controller drive the router with plain slot names.
+// routerAdapter is the router as the controller drives it (deploy.Router).
 type routerAdapter struct{ r *router.Router }
 
 var _ deploy.Router = routerAdapter{}
 
 // SetBackends gives slot new backends; new ones must pass the health
-// threshold before they get traffic. Addresses already present keep their
-// state, so re-adopted instances that serve traffic stay in rotation.
-func (a routerAdapter) SetBackends(sl slot.Slot, addrs []string) {
-	a.r.SetBackends(router.Slot(sl), addrs, false)
+// threshold before they get traffic unless inRotation. Addresses already
+// present keep their state, so re-adopted instances that serve traffic
+// stay in rotation.
+func (a routerAdapter) SetBackends(sl slot.Slot, addrs []string, inRotation bool) {
+	a.r.SetBackends(sl, addrs, inRotation)
 }
 
 func (a routerAdapter) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {
@@ -45,6 +48,19 @@ func (a routerAdapter) Route() (slot.Slot, map[slot.Slot]int) {
 
 func (a routerAdapter) SlotReady(sl slot.Slot) (healthy, total int) {
 	return a.r.SlotReady(router.Slot(sl))
+}
+
+func (a routerAdapter) Drained(sl slot.Slot, since time.Time) (bool, time.Duration) {
+	return a.r.Drained(sl, since)
+}
+
+// EndSlot ends the MCP sessions pinned to slot (their next requests are
+// routed normally, and the new slot's 404 makes their clients start over),
+// then what is in flight on it, streams cleanly, before its instances
+// stop.
+func (a routerAdapter) EndSlot(sl slot.Slot) {
+	a.r.EndSessions(sl)
+	a.r.EndSlot(sl, fmt.Errorf("slot %s is being stopped", sl))
 }
 
 // checkVerifier runs the configured checks for the idle slot through the

@@ -44,14 +44,12 @@ func healthOptions(cfg *config.Config) health.Options {
 	}
 }
 
-// runtime is a driver as the server uses it: the controller's Runtime plus
-// what status and shutdown need.
+// runtime is a driver as the server uses it: the controller's Runtime
+// (Start, Stop, Running) plus what status and shutdown need.
 type runtime interface {
 	deploy.Runtime
 	// Instances describes the slot's instances for status (JSON-encodable).
 	Instances(sl slot.Slot) any
-	// Running lists the addresses already running in slot at start-up.
-	Running(sl slot.Slot) []string
 	// Close stops everything the driver started (normal stop).
 	Close(ctx context.Context) error
 }

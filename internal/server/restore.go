@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -10,8 +8,6 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
-	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
 
@@ -19,62 +15,13 @@ import (
 // the operator runs it, bluegreen does not know its version.
 const staticVersion = "static"
 
-// restoreRouting puts the stored route table and the instances that already
-// run (static addresses, processes re-adopted after a crash) into the router
-// before the listeners open, so the first request after a restart goes
-// where the last one before it went. The controller's own restore then
-// finds them in place.
-func (s *Server) restoreRouting(ctx context.Context) error {
-	if s.cfg.Driver.Kind == config.DriverStatic {
-		if err := s.seedStaticSlots(ctx); err != nil {
-			return err
-		}
+// seedVersion is the controller's SeedVersion: what the operator runs in
+// static slots.
+func seedVersion(cfg *config.Config) string {
+	if cfg.Driver.Kind == config.DriverStatic {
+		return staticVersion
 	}
-	for _, sl := range []router.Slot{router.Blue, router.Green} {
-		if addrs := s.runtime.Running(slot.Slot(sl)); len(addrs) > 0 {
-			// They served before: in rotation at once; health checks and
-			// passive failures take out any that died meanwhile.
-			s.router.SetBackends(sl, addrs, true)
-		}
-	}
-	r, err := s.store.LoadRoute(ctx, s.cfg.App)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	case err != nil:
-		return fmt.Errorf("load route table: %w", err)
-	}
-	t := router.Table{Live: router.Slot(r.Live), Weights: map[router.Slot]int{}}
-	for sl, w := range r.Weights {
-		t.Weights[router.Slot(sl)] = w
-	}
-	if err := s.router.SetTable(t); err != nil {
-		return fmt.Errorf("restore route table: %w", err)
-	}
-	s.log.Info("route table restored", "live", r.Live, "weights", r.Weights)
-	return nil
-}
-
-// seedStaticSlots records both static slots as running, once, so that
-// routing by hand works before the first deployment.
-func (s *Server) seedStaticSlots(ctx context.Context) error {
-	slots, err := s.store.LoadSlots(ctx, s.cfg.App)
-	if err != nil {
-		return fmt.Errorf("load slots: %w", err)
-	}
-	have := map[slot.Slot]bool{}
-	for _, st := range slots {
-		have[st.Slot] = st.Version != ""
-	}
-	for _, sl := range slot.All() {
-		if have[sl] {
-			continue
-		}
-		if err := s.store.SaveSlot(ctx, s.cfg.App, store.SlotState{Slot: sl, Version: staticVersion, State: slot.Running}); err != nil {
-			return fmt.Errorf("record static slot %s: %w", sl, err)
-		}
-	}
-	return nil
+	return ""
 }
 
 // verifier builds the check runner that reaches the idle slot through the
@@ -97,7 +44,7 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 		return "http://" + p
 	}
 	var opts verify.Options
-	if s.preview == nil {
+	if s.cfg.PreviewListen == "" {
 		if previewSecret == "" {
 			if len(verify.Select(s.cfg.Checks, config.SlotIdle)) > 0 {
 				return nil, fmt.Errorf("checks are configured but nothing reaches the idle slot: set preview_listen or routing.preview_header")

@@ -104,20 +104,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.runtime, err = newRuntime(cfg, log); err != nil {
 		return nil, err
 	}
-	if err := s.restoreRouting(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.restoreSessions(ctx); err != nil {
-		return nil, err
-	}
-	if s.production, err = listen(ctx, "production", cfg.Listen, s.router.Production(), log); err != nil {
-		return nil, err
-	}
-	if cfg.PreviewListen != "" {
-		if s.preview, err = listen(ctx, "preview", cfg.PreviewListen, s.router.Preview(), log); err != nil {
-			return nil, err
-		}
-	}
 	verifier, err := s.verifier(previewSecret)
 	if err != nil {
 		return nil, err
@@ -153,7 +139,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		Synthetic:      synth,
 		App:            cfg.App,
 		Store:          s.store,
-		Runtime:        drainingRuntime{runtime: s.runtime, router: s.router, timeout: cfg.Routing.DrainTimeout.D(), log: log},
+		Runtime:        s.runtime,
 		Router:         routerAdapter{s.router},
 		Verifier:       schemagate.Wrap(cfg, verifier, log),
 		AfterPromotion: s.postVerifier(),
@@ -162,12 +148,30 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		ScaleDownDelay: cfg.ScaleDownDelay.D(),
 		ReadyTimeout:   cfg.Health.ReadyTimeout.D(),
 		PollInterval:   cfg.Health.Interval.D(),
+		SeedVersion:    seedVersion(cfg),
 		AfterEvent:     crashAfter(os.Getenv(crashEnv), log),
 		Logger:         log,
 		Registry:       reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build controller: %w", err)
+	}
+	// The world as the store left it goes into the router before the
+	// listeners open: the first request after a restart goes where the
+	// last one before it went.
+	if err := s.ctrl.Restore(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.restoreSessions(ctx); err != nil {
+		return nil, err
+	}
+	if s.production, err = listen(ctx, "production", cfg.Listen, s.router.Production(), log); err != nil {
+		return nil, err
+	}
+	if cfg.PreviewListen != "" {
+		if s.preview, err = listen(ctx, "preview", cfg.PreviewListen, s.router.Preview(), log); err != nil {
+			return nil, err
+		}
 	}
 	if len(cfg.Notify) > 0 {
 		urls := make([]string, 0, len(cfg.Notify))

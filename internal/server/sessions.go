@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -34,8 +33,8 @@ func (s sessionStore) DeleteSessionPins(ctx context.Context, ids []string) error
 }
 
 // restoreSessions loads the MCP session pins saved by the previous serve
-// into the router, once the pools and the route table are restored and
-// before the listeners open: a pinned session goes on on its instance. A
+// into the router, once the controller restored the pools and the route
+// table (deploy.Controller.Restore) and before the listeners open: a pinned session goes on on its instance. A
 // pin whose instance is gone goes to its slot if the slot has instances
 // (see router.RestoreSessions); the others are dropped.
 func (s *Server) restoreSessions(ctx context.Context) error {
@@ -61,19 +60,4 @@ func (s *Server) restoreSessions(ctx context.Context) error {
 	}
 	s.router.RestoreSessions(pins, since)
 	return nil
-}
-
-// drainRecheck bounds how long the controller waits before it asks again
-// whether a slot due to stop has drained its MCP sessions: the last one may
-// end any time.
-const drainRecheck = time.Second
-
-var _ deploy.Drainer = routerAdapter{}
-
-// Drained tells the controller whether slot, which has no production
-// traffic, may stop: no MCP session is pinned to it any more, or
-// routing.session_drain has passed since it lost its traffic.
-func (a routerAdapter) Drained(sl slot.Slot) (bool, time.Duration) {
-	drained, left := a.r.SessionsDrained(router.Slot(sl))
-	return drained, min(left, drainRecheck)
 }
