@@ -1,19 +1,12 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"path/filepath"
 	"time"
 
-	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
-	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
 
 // routerAdapter is the router as the controller drives it (deploy.Router).
@@ -61,41 +54,4 @@ func (a routerAdapter) Drained(sl slot.Slot, since time.Time) (bool, time.Durati
 func (a routerAdapter) EndSlot(sl slot.Slot) {
 	a.r.EndSessions(sl)
 	a.r.EndSlot(sl, fmt.Errorf("slot %s is being stopped", sl))
-}
-
-// checkVerifier runs the configured checks for the idle slot through the
-// preview route, exactly as a user reaching the preview would.
-type checkVerifier struct {
-	runner *verify.Runner
-	// base reaches the idle slot; live reaches the live slot through the
-	// production listener, "" when no release is live.
-	base, live func() string
-	opts       verify.Options // the fixed part: Dir, BrowserHeaders
-	artifacts  string
-}
-
-func newVerifier(cfg *config.Config, checks []config.Check, client *http.Client, base, live func() string, opts verify.Options, log *slog.Logger) deploy.Verifier {
-	if len(checks) == 0 {
-		return nil
-	}
-	opts.Dir = cfg.Dir
-	return &checkVerifier{
-		runner:    verify.NewRunner(checks, client, log),
-		base:      base,
-		live:      live,
-		opts:      opts,
-		artifacts: filepath.Join(cfg.Path(".bluegreen"), "artifacts"),
-	}
-}
-
-func (v *checkVerifier) Verify(ctx context.Context, sl slot.Slot, version string) (bool, json.RawMessage, error) {
-	o := v.opts
-	o.BaseURL, o.LiveURL, o.Slot, o.Version = v.base(), v.live(), sl, version
-	o.ArtifactsDir = filepath.Join(v.artifacts, string(sl)+"-"+version)
-	rep := v.runner.Run(ctx, o, "")
-	data, err := json.Marshal(rep)
-	if err != nil {
-		return false, nil, err
-	}
-	return rep.Passed, data, nil
 }

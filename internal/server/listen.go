@@ -24,6 +24,25 @@ type listener struct {
 	ln   net.Listener
 }
 
+// openListeners binds the production listener, the preview listener (with
+// preview_listen) and the admin listener (serving admin), last in New:
+// the router holds the restored world by then.
+func (s *Server) openListeners(ctx context.Context, admin http.Handler) error {
+	var err error
+	if s.production, err = listen(ctx, "production", s.cfg.Listen, s.router.Production(), s.log); err != nil {
+		return err
+	}
+	if s.cfg.PreviewListen != "" {
+		if s.preview, err = listen(ctx, "preview", s.cfg.PreviewListen, s.router.Preview(), s.log); err != nil {
+			return err
+		}
+	}
+	if s.admin, err = listen(ctx, "admin", s.cfg.AdminListen, admin, s.log); err != nil {
+		return err
+	}
+	return nil
+}
+
 // listen binds addr now, so a port conflict fails New, not a goroutine.
 func listen(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
 	var lc net.ListenConfig

@@ -5,21 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/bluegreen-dev/bluegreen/internal/analysis/provider"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
-	"github.com/bluegreen-dev/bluegreen/internal/schemagate"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/synthetic"
 	"github.com/bluegreen-dev/bluegreen/internal/web"
@@ -45,8 +40,12 @@ type Server struct {
 	production, preview, admin *listener
 }
 
-// New builds a server from cfg and binds its listeners. Close it with Run's
-// return, or Close if Run is never called.
+// New builds a server from cfg: each part from its builder, in the order
+// they need each other; then the world as the store left it (routes,
+// instances, MCP session pins) goes into the router before the listeners
+// bind, so the first request after a restart goes where the last one
+// before it went. Close it with Run's return, or Close if Run is never
+// called.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log}
 	defer func() {
@@ -54,157 +53,53 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 			s.closeAll()
 		}
 	}()
-	token, err := readSecret(cfg.AdminTokenPath(), "admin_token_file")
+	sec, err := readSecrets(cfg)
 	if err != nil {
 		return nil, err
-	}
-	var previewSecret string
-	if cfg.Routing.PreviewHeader.Name != "" {
-		if previewSecret, err = readSecret(cfg.PreviewSecretPath(), "routing.preview_header.value_file"); err != nil {
-			return nil, err
-		}
 	}
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	ropts := router.Options{
-		Logger:        log,
-		Registry:      reg,
-		DrainTimeout:  cfg.Routing.DrainTimeout.D(),
-		PreviewHeader: cfg.Routing.PreviewHeader.Name,
-		PreviewSecret: previewSecret,
-		Health:        healthOptions(cfg),
-		// Pin each MCP session to the instance that issued it, keep the
-		// pins in the state store, and let the old slot's sessions hold up
-		// its scale-down up to session_drain.
-		MCPSessions:  cfg.Routing.MCPSessions,
-		SessionStore: sessionStore{store: s.store, app: cfg.App},
-		SessionDrain: cfg.Routing.SessionDrainTimeout(),
-		MCPMetrics:   cfg.Routing.MCPMetrics,
-		// Analysis counts MCP errors inside 2xx answers as errors.
-		MCPErrors: cfg.AnalysisConfigured(),
-		// Larger request bodies get 413 (routing.max_request_body).
-		MaxRequestBody: cfg.Routing.MaxRequestBody.Bytes(),
-	}
-	if cfg.AnalysisConfigured() {
-		// Counts of their own for the rules' filters.
-		ropts.Filters = routerFilters(cfg.Analysis.Filters())
-	}
-	// routing.affinity: the sticky cookie, the client's IP, or neither.
-	ropts.Affinity = router.Affinity(cfg.Routing.Affinity)
-	if cfg.Routing.Sticky.Cookie != "" && cfg.Routing.Affinity == config.AffinityCookie {
-		ropts.Sticky = &router.StickyOptions{Cookie: cfg.Routing.Sticky.Cookie, TTL: cfg.Routing.Sticky.TTL.D()}
-	}
-	if s.router, err = router.New(ropts); err != nil {
-		return nil, fmt.Errorf("build router: %w", err)
+	reg := newRegistry()
+	if s.router, err = newRouter(cfg, s.store, sec.preview, log, reg); err != nil {
+		return nil, err
 	}
 	if s.runtime, err = newRuntime(cfg, log); err != nil {
 		return nil, err
 	}
-	verifier, err := s.verifier(previewSecret)
-	if err != nil {
+	if s.synthetic, err = newSynthetic(cfg, s.router, log, reg); err != nil {
 		return nil, err
 	}
-	var (
-		meter     deploy.Meter
-		an        *config.Analysis
-		providers deploy.Providers
-		synth     deploy.Synthetic
-	)
-	if cfg.AnalysisConfigured() {
-		meter, an = newAnalysisMeter(s.router, cfg.Analysis.Filters()), &cfg.Analysis
-		if s.synthetic, err = newSynthetic(cfg, s.router, log, reg); err != nil {
-			return nil, err
-		}
-		if s.synthetic != nil {
-			synth = s.synthetic
-		}
-		// Only a non-empty set: a nil *provider.Set in the interface would
-		// not be nil.
-		if len(cfg.Analysis.Providers) > 0 {
-			ps, err := provider.New(cfg.Analysis.Providers, nil)
-			if err != nil {
-				return nil, fmt.Errorf("analysis providers: %w", err)
-			}
-			providers = ps
-		}
+	if s.ctrl, err = s.newController(sec.preview, reg); err != nil {
+		return nil, err
 	}
-	s.ctrl, err = deploy.New(deploy.Options{
-		Meter:          meter,
-		Analysis:       an,
-		Providers:      providers,
-		Synthetic:      synth,
-		App:            cfg.App,
-		Store:          s.store,
-		Runtime:        s.runtime,
-		Router:         routerAdapter{s.router},
-		Verifier:       schemagate.Wrap(cfg, verifier, log),
-		AfterPromotion: s.postVerifier(),
-		Strategy:       cfg.Strategy.String(),
-		BakeTime:       cfg.BakeTime.D(),
-		ScaleDownDelay: cfg.ScaleDownDelay.D(),
-		ReadyTimeout:   cfg.Health.ReadyTimeout.D(),
-		PollInterval:   cfg.Health.Interval.D(),
-		SeedVersion:    seedVersion(cfg),
-		AfterEvent:     crashAfter(os.Getenv(crashEnv), log),
-		Logger:         log,
-		Registry:       reg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("build controller: %w", err)
-	}
-	// The world as the store left it goes into the router before the
-	// listeners open: the first request after a restart goes where the
-	// last one before it went.
 	if err := s.ctrl.Restore(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.restoreSessions(ctx); err != nil {
 		return nil, err
 	}
-	if s.production, err = listen(ctx, "production", cfg.Listen, s.router.Production(), log); err != nil {
-		return nil, err
-	}
-	if cfg.PreviewListen != "" {
-		if s.preview, err = listen(ctx, "preview", cfg.PreviewListen, s.router.Preview(), log); err != nil {
-			return nil, err
-		}
-	}
-	if len(cfg.Notify) > 0 {
-		urls := make([]string, 0, len(cfg.Notify))
-		for _, n := range cfg.Notify {
-			urls = append(urls, n.Webhook)
-		}
-		// A nil client: notify builds one that does not follow redirects
-		// (a 302 would turn the POST into a GET).
-		s.notifier = notify.New(urls, nil, log, reg)
-	}
-
+	s.notifier = newNotifier(cfg, log, reg)
 	s.series = web.NewSeries(newMeter(s.router), web.SeriesInterval, web.SeriesSize)
 	if s.migrations, err = newMigrationWatch(cfg, reg, log); err != nil {
 		return nil, err
 	}
-	admin, err := web.New(web.Options{
-		Series:     s.series,
-		Migrations: schemagate.Source(cfg, gateFacts{s}, log),
-		// nil without migrations: the stream then has no migration events.
-		MigrationEvents: s.migrationEvents(),
-		Backend:         &control{s: s},
-		Token:           token,
-		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		MetricsAuth:     cfg.MetricsAuth,
-		Logger:          log,
-	})
+	admin, err := s.newAdmin(sec.admin, reg)
 	if err != nil {
 		return nil, err
 	}
-	if s.admin, err = listen(ctx, "admin", cfg.AdminListen, admin, log); err != nil {
+	if err := s.openListeners(ctx, admin); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newRegistry is the server's metrics registry, with the Go runtime's and
+// the process's collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // Addrs returns the bound addresses (useful with port 0 in tests).
@@ -322,21 +217,4 @@ func (s *Server) closeAll() {
 		}
 		s.store = nil
 	}
-}
-
-// readSecret reads a token or secret file; it must exist, be non-empty and
-// not be readable by others.
-func readSecret(path, key string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w (run `bluegreen init` to create it)", key, err)
-	}
-	secret := strings.TrimSpace(string(data))
-	if len(secret) < 16 {
-		return "", fmt.Errorf("%s: %s holds %d characters; use at least 16 random characters (`bluegreen init` writes 64)", key, path, len(secret))
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s: %s is readable by others (mode %v); run chmod 600 %s", key, path, fi.Mode().Perm(), path)
-	}
-	return secret, nil
 }

@@ -15,10 +15,11 @@ import (
 )
 
 // newSynthetic builds the synthetic traffic of analysis.synthetic, sent
-// through r's in-process handler of each slot; nil when it is off.
+// through r's in-process handler of each slot; nil when it is off (or
+// analysis is).
 func newSynthetic(cfg *config.Config, r *router.Router, log *slog.Logger, reg prometheus.Registerer) (*synthetic.Generator, error) {
 	sc := cfg.Analysis.Synthetic
-	if sc == nil {
+	if sc == nil || !cfg.AnalysisConfigured() {
 		return nil, nil
 	}
 	g, err := synthetic.New(synthetic.Options{

@@ -1,28 +1,20 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
-
-// staticVersion labels what runs in a static slot before any deployment:
-// the operator runs it, bluegreen does not know its version.
-const staticVersion = "static"
-
-// seedVersion is the controller's SeedVersion: what the operator runs in
-// static slots.
-func seedVersion(cfg *config.Config) string {
-	if cfg.Driver.Kind == config.DriverStatic {
-		return staticVersion
-	}
-	return ""
-}
 
 // verifier builds the check runner that reaches the idle slot through the
 // preview listener, or through the production listener with the preview
@@ -75,4 +67,41 @@ func (s *Server) postVerifier() deploy.Verifier {
 	prod := func() string { p, _, _ := s.Addrs(); return "http://" + p }
 	none := func() string { return "" } // the release compared with is live itself now
 	return newVerifier(s.cfg, checks, client, prod, none, verify.Options{}, s.log)
+}
+
+// checkVerifier runs the configured checks for the idle slot through the
+// preview route, exactly as a user reaching the preview would.
+type checkVerifier struct {
+	runner *verify.Runner
+	// base reaches the idle slot; live reaches the live slot through the
+	// production listener, "" when no release is live.
+	base, live func() string
+	opts       verify.Options // the fixed part: Dir, BrowserHeaders
+	artifacts  string
+}
+
+func newVerifier(cfg *config.Config, checks []config.Check, client *http.Client, base, live func() string, opts verify.Options, log *slog.Logger) deploy.Verifier {
+	if len(checks) == 0 {
+		return nil
+	}
+	opts.Dir = cfg.Dir
+	return &checkVerifier{
+		runner:    verify.NewRunner(checks, client, log),
+		base:      base,
+		live:      live,
+		opts:      opts,
+		artifacts: filepath.Join(cfg.Path(".bluegreen"), "artifacts"),
+	}
+}
+
+func (v *checkVerifier) Verify(ctx context.Context, sl slot.Slot, version string) (bool, json.RawMessage, error) {
+	o := v.opts
+	o.BaseURL, o.LiveURL, o.Slot, o.Version = v.base(), v.live(), sl, version
+	o.ArtifactsDir = filepath.Join(v.artifacts, string(sl)+"-"+version)
+	rep := v.runner.Run(ctx, o, "")
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return false, nil, err
+	}
+	return rep.Passed, data, nil
 }

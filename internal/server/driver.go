@@ -10,39 +10,12 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/static"
-	"github.com/bluegreen-dev/bluegreen/internal/health"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
-	"github.com/bluegreen-dev/bluegreen/internal/store"
-	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
-	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
 )
 
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	if cfg.StateIsPostgres() {
-		st, err := postgres.Open(ctx, cfg.State)
-		if err != nil {
-			return nil, fmt.Errorf("open state in postgres: %w", err)
-		}
-		return st, nil
-	}
-	st, err := sqlite.Open(ctx, cfg.StatePath())
-	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", cfg.StatePath(), err)
-	}
-	return st, nil
-}
-
-func healthOptions(cfg *config.Config) health.Options {
-	h := cfg.Health
-	return health.Options{
-		Path:               h.Path,
-		Interval:           h.Interval.D(),
-		Timeout:            h.Timeout.D(),
-		HealthyThreshold:   h.HealthyThreshold,
-		UnhealthyThreshold: h.UnhealthyThreshold,
-		MaxPassiveEjection: new(int(h.MaxPassiveEjection)),
-	}
-}
+// staticVersion labels what runs in a static slot before any deployment:
+// the operator runs it, bluegreen does not know its version.
+const staticVersion = "static"
 
 // runtime is a driver as the server uses it: the controller's Runtime
 // (Start, Stop, Running) plus what status and shutdown need.
@@ -54,6 +27,7 @@ type runtime interface {
 	Close(ctx context.Context) error
 }
 
+// newRuntime builds the configured driver.
 func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 	switch cfg.Driver.Kind {
 	case config.DriverStatic:
@@ -85,6 +59,13 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 	}
 }
 
+var (
+	_ runtime = staticRuntime{}
+	_ runtime = processRuntime{}
+)
+
+// staticRuntime is the static driver: what runs in a slot is always its
+// configured addresses.
 type staticRuntime struct{ *static.Driver }
 
 func (staticRuntime) Instances(slot.Slot) any { return nil }
@@ -97,6 +78,8 @@ func (r staticRuntime) Running(sl slot.Slot) []string {
 }
 func (staticRuntime) Close(context.Context) error { return nil }
 
+// processRuntime is the process driver: what runs is what its records
+// say runs.
 type processRuntime struct{ *process.Driver }
 
 func (p processRuntime) Instances(sl slot.Slot) any { return p.Driver.Instances(sl) }
