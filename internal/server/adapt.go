@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
@@ -23,24 +24,16 @@ func (a routerAdapter) SetBackends(sl slot.Slot, addrs []string, inRotation bool
 }
 
 func (a routerAdapter) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {
-	t := router.Table{Live: router.Slot(live), Weights: make(map[router.Slot]int, len(weights))}
-	for s, w := range weights {
-		t.Weights[router.Slot(s)] = w
-	}
-	return a.r.SetTable(t)
+	return a.r.SetTable(router.Table{Live: live, Weights: maps.Clone(weights)})
 }
 
 func (a routerAdapter) Route() (slot.Slot, map[slot.Slot]int) {
-	t := a.r.Table()
-	w := make(map[slot.Slot]int, len(t.Weights))
-	for s, v := range t.Weights {
-		w[slot.Slot(s)] = v
-	}
-	return slot.Slot(t.Live), w
+	t := a.r.Table() // a copy
+	return t.Live, t.Weights
 }
 
 func (a routerAdapter) SlotReady(sl slot.Slot) (healthy, total int) {
-	return a.r.SlotReady(router.Slot(sl))
+	return a.r.SlotReady(sl)
 }
 
 func (a routerAdapter) Drained(sl slot.Slot, since time.Time) (bool, time.Duration) {

@@ -26,7 +26,7 @@ func newMeter(r *router.Router) meterAdapter {
 
 // Measure is slot's cumulative counts of all user requests.
 func (a meterAdapter) Measure(sl slot.Slot) analysis.Counts {
-	return a.counts(a.r.Measure(router.Slot(sl)))
+	return a.counts(a.r.Measure(sl))
 }
 
 func (a meterAdapter) counts(m router.Measurement) analysis.Counts {
@@ -62,9 +62,8 @@ func routerFilter(f config.Filter) router.Filter {
 }
 
 func (a analysisMeter) Measure(sl slot.Slot) analysis.Measurement {
-	s := router.Slot(sl)
 	get := func(t router.Traffic, f config.Filter) analysis.Counts {
-		m, _ := a.r.MeasureOf(s, t, routerFilter(f))
+		m, _ := a.r.MeasureOf(sl, t, routerFilter(f))
 		return a.counts(m)
 	}
 	out := analysis.Measurement{

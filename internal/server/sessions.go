@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/router"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -23,7 +22,7 @@ var _ router.SessionStore = sessionStore{}
 func (s sessionStore) SaveSessionPins(ctx context.Context, pins []router.SessionPin) error {
 	out := make([]store.MCPSession, len(pins))
 	for i, p := range pins {
-		out[i] = store.MCPSession{ID: p.ID, Slot: slot.Slot(p.Slot), Instance: p.Instance, LastUsed: p.LastUsed}
+		out[i] = store.MCPSession{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
 	}
 	return s.store.SaveMCPSessions(ctx, s.app, out)
 }
@@ -56,7 +55,7 @@ func (s *Server) restoreSessions(ctx context.Context) error {
 	}
 	pins := make([]router.SessionPin, len(stored))
 	for i, p := range stored {
-		pins[i] = router.SessionPin{ID: p.ID, Slot: router.Slot(p.Slot), Instance: p.Instance, LastUsed: p.LastUsed}
+		pins[i] = router.SessionPin{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
 	}
 	s.router.RestoreSessions(pins, since)
 	return nil

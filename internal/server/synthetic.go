@@ -25,7 +25,7 @@ func newSynthetic(cfg *config.Config, r *router.Router, log *slog.Logger, reg pr
 	g, err := synthetic.New(synthetic.Options{
 		Config: *sc,
 		Handler: func(sl slot.Slot) http.Handler {
-			return r.Synthetic(router.Slot(sl))
+			return r.Synthetic(sl)
 		},
 		Host:     syntheticHost(cfg.Listen),
 		Logger:   log,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/verify"
 )
@@ -29,7 +28,7 @@ func (s *Server) verifier(previewSecret string) (deploy.Verifier, error) {
 	// "" when no release is live (a first deployment compares with nothing).
 	live := func() string {
 		l, _ := routerAdapter{s.router}.Route()
-		if _, total := s.router.SlotReady(router.Slot(l)); total == 0 {
+		if _, total := s.router.SlotReady(l); total == 0 {
 			return ""
 		}
 		p, _, _ := s.Addrs()
