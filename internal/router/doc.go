@@ -43,7 +43,10 @@
 // behind the request path and RestoreSessions loads them at start
 // (sessionstore.go). A slot that lost its traffic is drained for
 // scale-down once its sessions ended or Options.SessionDrain passed
-// (sessiondrain.go: SessionsDrained).
+// (sessiondrain.go: SessionsDrained), and then its requests and streams
+// ended or Options.DrainTimeout passed: Drained (drained.go) answers that
+// without waiting, for a controller that stops the slot over several
+// passes, and EndSlot ends what is left.
 //
 // With Options.MCPMetrics, each MCP call (Mcp-Method/Mcp-Name headers, or
 // a bounded read ahead of a JSON POST: mcpcall.go) is counted in

@@ -200,7 +200,7 @@ func TestRestoreSessions(t *testing.T) {
 	m.sessions.now = clock.Now
 	// A session opened since the start wins over a stored pin of its id.
 	fresh, freshInst := m.open(t)
-	// As restoreRouting does: the stored route, green live.
+	// As Controller.Restore does: the stored route, green live.
 	if err := m.SetTable(LiveTable(Green)); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func newSetup(t *testing.T, ropts router.Options, sc config.Synthetic, backends 
 	}
 	g, err := New(Options{
 		Config:   sc,
-		Handler:  func(s slot.Slot) http.Handler { return r.Synthetic(router.Slot(s)) },
+		Handler:  func(s slot.Slot) http.Handler { return r.Synthetic(s) },
 		Host:     "127.0.0.1:8080",
 		Logger:   ropts.Logger,
 		Registry: reg,
