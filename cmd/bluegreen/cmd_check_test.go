@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-)
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
+)
 
 type checkToolIn struct {
 	UserID string `json:"userId"`
@@ -101,19 +100,7 @@ func TestCheckJSONGolden(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	got := durationRe.ReplaceAllString(out, `"duration_ns": 0`)
-	golden := filepath.Join("testdata", "check.json.golden")
-	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -run CheckJSONGolden -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("check --json differs from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
+	golden.Assert(t, filepath.Join("testdata", "check.json.golden"), []byte(got))
 	for _, s := range []string{"- tool get_customer removed", "2 passed, 1 failed", `"passed": false`} {
 		if !strings.Contains(got, s) {
 			t.Errorf("output lacks %q", s)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/analysis"
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
 )
 
 // window builds n requests with errs errors, all at ms milliseconds.
@@ -47,19 +47,7 @@ func TestRenderVerdict(t *testing.T) {
 		Value: ptrTo(0.1), Max: ptrTo(0.5), Reason: "query returned 0.1"}})
 	got := renderDeployment(api.DeploymentStatus{ID: 7, Kind: "deploy", Version: "v2", Slot: "green", FromVersion: "v1",
 		Strategy: "linear 50% every 30s", Phase: api.PhaseRollingBack, Weight: 0, Reason: "analysis failed: " + v.Reason, Analysis: &v})
-	golden := filepath.Join("testdata", "status_verdict.golden")
-	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("status differs from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
+	golden.Assert(t, filepath.Join("testdata", "status_verdict.golden"), []byte(got))
 }
 
 func ptrTo(v float64) *float64 { return &v }

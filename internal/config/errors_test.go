@@ -2,14 +2,13 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
+)
 
 // TestBadConfigs parses each testdata/bad/NAME.yaml and compares every
 // error with testdata/bad/NAME.golden. want is the place and key that the
@@ -65,20 +64,7 @@ func TestBadConfigs(t *testing.T) {
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("errors do not name %q:\n%s", tc.want, got)
 			}
-			golden := filepath.Join("testdata", "bad", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.Assert(t, filepath.Join("testdata", "bad", tc.name+".golden"), []byte(got))
 		})
 	}
 }

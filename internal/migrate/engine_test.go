@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
 )
 
 // TestMigratePlanGolden: plan prints exactly the statements expand would
@@ -24,7 +26,7 @@ func TestMigratePlanGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, filepath.Join("testdata", "plan_expand_"+string(d)+".golden"), p.String())
+		golden.Assert(t, filepath.Join("testdata", "plan_expand_"+string(d)+".golden"), []byte(p.String()))
 		if got := phase(t, e, splitAddress); got != PhasePending {
 			t.Fatalf("plan changed the phase to %s", got)
 		}
@@ -45,22 +47,6 @@ func TestMigratePlanGolden(t *testing.T) {
 			}
 		}
 	})
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // TestMigrateChangedFileRefused: a file changed after it ran stops every

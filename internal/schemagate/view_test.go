@@ -3,7 +3,6 @@ package schemagate
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,11 +14,10 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestMigrationsView: the dashboard sees each migration's state, and for an
 // expanded one whether the release gate would let its contract run now.
@@ -78,20 +76,7 @@ func TestMigrationsViewGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, '\n')
-		path := filepath.Join("testdata", "view", name+".json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to write it)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s changed:\n%s\nwant:\n%s", name, got, want)
-		}
+		golden.Assert(t, filepath.Join("testdata", "view", name+".json"), got)
 	}
 }
 

@@ -2,8 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,10 +10,9 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
+	"github.com/bluegreen-dev/bluegreen/internal/golden"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // The admin API's wire format, pinned: every field of the answers of
 // GET /api/v1/status, GET /api/v1/deployments and
@@ -41,23 +38,7 @@ func TestWireFormatGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, '\n')
-		path := filepath.Join("testdata", "wire", name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to write it)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s changed:\n%s\nwant:\n%s", name, got, want)
-		}
+		golden.Assert(t, filepath.Join("testdata", "wire", name), got)
 	}
 }
 
