@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"sync"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/testshared"
 )
 
 // EnvURL names the environment variable with a server URL to use instead of
@@ -14,18 +14,8 @@ import (
 // Test databases are created on that server and dropped after each test.
 const EnvURL = "BLUEGREEN_TEST_DATABASE_URL"
 
-// errNoMain: URL needs a cluster but Main is not running the tests, so
-// nothing would stop it.
-var errNoMain = fmt.Errorf("a throwaway cluster is only started under pgtest.Main (add func TestMain(m *testing.M) { pgtest.Main(m) }), or set %s", EnvURL)
-
 // shared is the throwaway cluster of this test binary.
-var shared struct {
-	mu      sync.Mutex
-	main    bool // Main is running the tests
-	started bool // start was attempted
-	c       *cluster
-	err     error
-}
+var shared = testshared.New("throwaway cluster", startCluster, func(c *cluster, _ bool) error { return c.stop() })
 
 // Main runs the package's tests and then stops the throwaway cluster, if one
 // was started. Call it from TestMain:
@@ -36,27 +26,7 @@ func Main(m *testing.M) { os.Exit(Run(m)) }
 // Run is Main without the exit, for a TestMain that has clean-up of its
 // own: it runs the tests, stops the throwaway cluster and returns the exit
 // code for os.Exit.
-func Run(m *testing.M) int {
-	shared.mu.Lock()
-	shared.main = true
-	shared.mu.Unlock()
-
-	code := m.Run()
-
-	shared.mu.Lock()
-	c := shared.c
-	shared.c = nil
-	shared.mu.Unlock()
-	if c != nil {
-		if err := c.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	return code
-}
+func Run(m *testing.M) int { return shared.Run(m) }
 
 // URL returns a connection URL to a new, empty database for this test; the
 // database is dropped when the test ends.
@@ -69,9 +39,9 @@ func URL(t testing.TB) string {
 		}
 		return u
 	}
-	c, err := sharedCluster()
-	if errors.Is(err, errNoMain) {
-		t.Fatalf("pgtest: %v", err)
+	c, err := shared.Get()
+	if errors.Is(err, testshared.ErrNoMain) {
+		t.Fatalf("pgtest: a throwaway cluster is only started under pgtest.Main (add func TestMain(m *testing.M) { pgtest.Main(m) }), or set %s", EnvURL)
 	}
 	if err != nil {
 		unavailable(t, err)
@@ -83,34 +53,14 @@ func URL(t testing.TB) string {
 	return u
 }
 
-// sharedCluster starts the binary's cluster on first use and returns it,
-// or the reason it could not start (remembered, not retried).
-func sharedCluster() (*cluster, error) {
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if !shared.main {
-		return nil, errNoMain
-	}
-	if !shared.started {
-		shared.started = true
-		shared.c, shared.err = startCluster()
-	}
-	if shared.err != nil {
-		return nil, shared.err
-	}
-	if shared.c == nil {
-		return nil, fmt.Errorf("the throwaway cluster was already stopped")
-	}
-	return shared.c, nil
-}
-
 // unavailable ends a test that has no PostgreSQL: a failure in CI, a skip
 // elsewhere; either way with the reason.
 func unavailable(t testing.TB, reason error) {
 	t.Helper()
-	msg := fmt.Sprintf("pgtest: no PostgreSQL for this test: %v (set %s, or install the PostgreSQL server binaries: initdb, pg_ctl)", reason, EnvURL)
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testshared.Unavailable(t, unavailableMsg(reason))
+}
+
+// unavailableMsg says why there is no PostgreSQL and what to do.
+func unavailableMsg(reason error) string {
+	return fmt.Sprintf("pgtest: no PostgreSQL for this test: %v (set %s, or install the PostgreSQL server binaries: initdb, pg_ctl)", reason, EnvURL)
 }

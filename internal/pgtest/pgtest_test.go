@@ -9,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +40,7 @@ func serverURL(t *testing.T) string {
 	if u := os.Getenv(EnvURL); u != "" {
 		return u
 	}
-	c, err := sharedCluster()
+	c, err := shared.Get()
 	if err != nil {
 		t.Fatalf("shared cluster: %v", err)
 	}
@@ -150,52 +148,10 @@ func TestVersionOf(t *testing.T) {
 	}
 }
 
-// recorder is a testing.TB that records Skip and Fatal instead of acting.
-type recorder struct {
-	testing.TB
-	mu          sync.Mutex
-	skip, fatal string
-}
-
-func (r *recorder) Helper() {}
-func (r *recorder) Skip(args ...any) {
-	r.mu.Lock()
-	r.skip = fmt.Sprint(args...)
-	r.mu.Unlock()
-	runtime.Goexit()
-}
-func (r *recorder) Fatal(args ...any) {
-	r.mu.Lock()
-	r.fatal = fmt.Sprint(args...)
-	r.mu.Unlock()
-	runtime.Goexit()
-}
-
-func TestUnavailableSkipsOrFailsWithTheReason(t *testing.T) {
-	for _, c := range []struct {
-		ci        string
-		wantFatal bool
-	}{{"", false}, {"false", false}, {"true", true}} {
-		t.Run("CI="+c.ci, func(t *testing.T) {
-			t.Setenv("CI", c.ci)
-			r := &recorder{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				unavailable(r, errors.New("no initdb here"))
-			}()
-			<-done
-			got, other := r.skip, r.fatal
-			if c.wantFatal {
-				got, other = r.fatal, r.skip
-			}
-			if !strings.Contains(got, "no initdb here") || !strings.Contains(got, EnvURL) {
-				t.Errorf("message %q does not give the reason and the variable", got)
-			}
-			if other != "" {
-				t.Errorf("both skipped and failed: %q", other)
-			}
-		})
+func TestUnavailableGivesTheReason(t *testing.T) {
+	msg := unavailableMsg(errors.New("no initdb here"))
+	if !strings.Contains(msg, "no initdb here") || !strings.Contains(msg, EnvURL) {
+		t.Errorf("message %q does not give the reason and the variable", msg)
 	}
 }
 
@@ -209,7 +165,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("only runs as the child of TestClusterRemovedWhenBinaryDies")
 	}
 	u := URL(t)
-	c, err := sharedCluster()
+	c, err := shared.Get()
 	if err != nil {
 		t.Fatalf("cluster: %v", err)
 	}
