@@ -111,10 +111,10 @@ func TestPassiveFailuresCannotEmptyASlot(t *testing.T) {
 		!strings.Contains(held.HeldReason, "at most 1 of 2") {
 		t.Fatalf("held instance status %+v", held)
 	}
-	if got := tr.slotMetric(t, "bluegreen_passive_ejections_held", Blue); got != 1 {
+	if got := metricValue(t, tr, "bluegreen_passive_ejections_held", string(Blue), "", ""); got != 1 {
 		t.Errorf("bluegreen_passive_ejections_held{slot=blue} = %v, want 1", got)
 	}
-	if got := tr.slotMetric(t, "bluegreen_passive_ejections_refused_total", Blue); got < 1 {
+	if got := metricValue(t, tr, "bluegreen_passive_ejections_refused_total", string(Blue), "", ""); got < 1 {
 		t.Errorf("bluegreen_passive_ejections_refused_total{slot=blue} = %v, want at least 1", got)
 	}
 	if !strings.Contains(tr.logs.String(), "backend kept in rotation") {
@@ -128,30 +128,6 @@ func TestPassiveFailuresCannotEmptyASlot(t *testing.T) {
 			t.Fatalf("request %d after recovery: %d %q", i, code, body)
 		}
 	}
-}
-
-// slotMetric gathers the value of the gauge or counter name{slot} from
-// the router's registry.
-func (tr *testRouter) slotMetric(t *testing.T, name string, slot Slot) float64 {
-	t.Helper()
-	mfs, err := tr.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "slot" && l.GetValue() == string(slot) {
-					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no metric %s{slot=%q}", name, slot)
-	return 0
 }
 
 // TestActiveChecksEjectAHeldInstance: a single instance (which passive
