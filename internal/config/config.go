@@ -11,9 +11,11 @@ import (
 // notifications.
 //
 // Path-valued fields (State, AdminTokenFile, Routing.PreviewHeader.ValueFile,
-// Migrations.Dir, Driver.Process.Dir, Driver.Process.LogDir) hold the value
+// Migrations.Dir, Driver.Process.Dir, Driver.Process.LogDir,
+// Driver.Kubernetes.Kubeconfig, Driver.Kubernetes.Manifest) hold the value
 // as written (raw). Use the accessors (StatePath, AdminTokenPath,
-// PreviewSecretPath, MigrationsDir, ProcessDir, LogDir) for the path resolved
+// PreviewSecretPath, MigrationsDir, ProcessDir, LogDir, KubeconfigPath,
+// ManifestPath) for the path resolved
 // against Dir, the config file's directory. A relative path is always
 // relative to the config file, wherever the value came from (file, env,
 // flag).
@@ -65,8 +67,9 @@ const (
 // Driver is the `driver` section.
 type Driver struct {
 	Kind    DriverKind    `yaml:"kind"`
-	Process ProcessDriver `yaml:"process"`
-	Static  StaticDriver  `yaml:"static"`
+	Process    ProcessDriver    `yaml:"process"`
+	Static     StaticDriver     `yaml:"static"`
+	Kubernetes KubernetesDriver `yaml:"kubernetes"`
 }
 
 // ProcessDriver runs each instance of a release as a local process.
@@ -90,6 +93,52 @@ type ProcessDriver struct {
 type StaticDriver struct {
 	Blue  []string `yaml:"blue"`
 	Green []string `yaml:"green"`
+}
+
+// KubernetesTraffic is how production traffic reaches the live slot on
+// Kubernetes (driver.kubernetes.traffic).
+type KubernetesTraffic string
+
+// The Kubernetes traffic modes.
+const (
+	// TrafficService switches the production Service's selector: instant,
+	// all-at-once only.
+	TrafficService KubernetesTraffic = "service"
+	// TrafficGateway weights a Gateway API HTTPRoute's backendRefs.
+	TrafficGateway KubernetesTraffic = "gateway"
+	// TrafficIngressNginx moves an ingress-nginx canary Ingress's weight.
+	TrafficIngressNginx KubernetesTraffic = "ingress-nginx"
+	// TrafficRouter runs bluegreen's own router in front of both slots.
+	TrafficRouter KubernetesTraffic = "router"
+)
+
+// KubernetesDriver runs each slot's release as a Deployment <app>-<slot>
+// with a Service of the same name.
+type KubernetesDriver struct {
+	// Kubeconfig is a kubeconfig file (raw; see KubeconfigPath). Empty:
+	// the in-cluster config when running in a pod, else $KUBECONFIG or
+	// ~/.kube/config.
+	Kubeconfig string `yaml:"kubeconfig"`
+	Namespace  string `yaml:"namespace"`
+	// Manifest is a Deployment manifest file whose spec.template is the
+	// slots' pod template (raw; see ManifestPath). Exactly one of
+	// Manifest and Template is set.
+	Manifest string `yaml:"manifest"`
+	// Template is the pod template (a Deployment's spec.template) inline.
+	Template map[string]any `yaml:"template"`
+	// Image is the release's image; {version} and {slot} are replaced.
+	Image string `yaml:"image"`
+	// Container is the container whose image is set ("" = the first).
+	Container string `yaml:"container"`
+	Replicas  int    `yaml:"replicas"`
+	// SlotLabel is the pod label that says the slot.
+	SlotLabel string `yaml:"slot_label"`
+	// MinReady is the share of replicas that must be updated, ready and
+	// available for the slot to be ready.
+	MinReady Percent           `yaml:"min_ready"`
+	Traffic  KubernetesTraffic `yaml:"traffic"`
+	// Port is the Services' port and the pods' target port.
+	Port int `yaml:"port"`
 }
 
 // Health is the `health` section: active checks on every instance.
@@ -252,6 +301,14 @@ func (c *Config) ProcessDir() string { return c.Path(c.Driver.Process.Dir) }
 
 // LogDir is driver.process.log_dir resolved against Dir.
 func (c *Config) LogDir() string { return c.Path(c.Driver.Process.LogDir) }
+
+// KubeconfigPath is driver.kubernetes.kubeconfig resolved against Dir;
+// empty when not set (in-cluster, $KUBECONFIG or ~/.kube/config).
+func (c *Config) KubeconfigPath() string { return c.Path(c.Driver.Kubernetes.Kubeconfig) }
+
+// ManifestPath is driver.kubernetes.manifest resolved against Dir; empty
+// when not set.
+func (c *Config) ManifestPath() string { return c.Path(c.Driver.Kubernetes.Manifest) }
 
 func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")

@@ -533,3 +533,34 @@ func TestCheckOptions(t *testing.T) {
 		t.Errorf("suite: %+v", k)
 	}
 }
+
+// TestKubernetesDriver: driver.kubernetes decodes with its defaults, an
+// inline template stays a mapping, and paths resolve against the file.
+func TestKubernetesDriver(t *testing.T) {
+	c := mustParse(t, `app: shop
+driver:
+  kind: kubernetes
+  kubernetes:
+    kubeconfig: kube/config
+    image: shop:{version}
+    template:
+      spec:
+        containers: [{ name: web, image: shop }]
+strategy: all-at-once
+`, nil)
+	k := c.Driver.Kubernetes
+	if k.Namespace != "default" || k.Replicas != 2 || k.SlotLabel != "version" || k.MinReady != 100 ||
+		k.Traffic != TrafficService || k.Port != 80 || k.Image != "shop:{version}" {
+		t.Errorf("driver.kubernetes: %+v", k)
+	}
+	spec, ok := k.Template["spec"].(map[string]any)
+	if !ok || len(spec["containers"].([]any)) != 1 {
+		t.Errorf("template: %#v", k.Template)
+	}
+	if got, want := c.KubeconfigPath(), filepath.Join(c.Dir, "kube/config"); got != want {
+		t.Errorf("KubeconfigPath = %q, want %q", got, want)
+	}
+	if c.ManifestPath() != "" {
+		t.Errorf("ManifestPath = %q, want empty", c.ManifestPath())
+	}
+}

@@ -24,6 +24,14 @@ func Default() *Config {
 				Dir:         ".",
 				LogDir:      ".bluegreen/logs",
 			},
+			Kubernetes: KubernetesDriver{
+				Namespace: "default",
+				Replicas:  2,
+				SlotLabel: "version",
+				MinReady:  100,
+				Traffic:   TrafficService,
+				Port:      80,
+			},
 		},
 		Health: Health{
 			Path:               "/health",

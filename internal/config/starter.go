@@ -43,6 +43,19 @@ driver:
   #   stop_timeout: 30s            # SIGTERM, then SIGKILL after this
   #   dir: .                       # working directory of the processes
   #   log_dir: .bluegreen/logs     # one log file per instance
+  # On Kubernetes, set kind: kubernetes (traffic service needs strategy: all-at-once):
+  # kubernetes:
+  #   kubeconfig: ""               # "": in-cluster in a pod, else $KUBECONFIG or ~/.kube/config
+  #   namespace: default
+  #   manifest: deploy/shop.yaml   # a Deployment manifest; its spec.template is the pod template
+  #   # template: { spec: { containers: [{ name: web }] } }  # or the template inline (not both)
+  #   image: registry.example.com/shop:{version}  # {version} {slot}
+  #   container: ""                # the container whose image is set; "" = the first
+  #   replicas: 2                  # pods per slot
+  #   slot_label: version          # the pod label that says blue or green
+  #   min_ready: 100%              # share of replicas updated, ready and available to be ready
+  #   traffic: service             # service | gateway | ingress-nginx | router (not available yet)
+  #   port: 80                     # the Services' port and the pods' target port
 
 health:
   path: /health                    # answered 2xx or 3xx by a healthy instance

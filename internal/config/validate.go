@@ -127,6 +127,7 @@ func (v *validator) driver() {
 			}
 		}
 	case DriverKubernetes:
+		v.kubernetes()
 	default:
 		v.at("driver.kind", "unknown driver %q: want process, static or kubernetes", d.Kind)
 	}
@@ -162,6 +163,65 @@ func (v *validator) driver() {
 			}
 			seen[a] = key
 		}
+	}
+}
+
+// kubeName is a DNS-1123 label, the rule for Deployment, Service and
+// namespace names.
+var kubeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// kubeLabelKey is a label key: an optional DNS prefix and a name.
+var kubeLabelKey = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+
+// kubernetes checks driver.kubernetes when it is the driver.
+func (v *validator) kubernetes() {
+	k := v.c.Driver.Kubernetes
+	parents := []string{"driver.kubernetes", "driver.kind", "driver"}
+	if app := v.c.App; app != "" && validApp(app) && (!kubeName.MatchString(app) || len(app) > 57) {
+		v.at("app", "invalid app name %q for driver.kind kubernetes: the Deployments and Services are named <app>-blue and <app>-green, so use at most 57 lowercase letters, digits and '-', starting and ending with a letter or digit", app)
+	}
+	if !kubeName.MatchString(k.Namespace) || len(k.Namespace) > 63 {
+		v.at("driver.kubernetes.namespace", "invalid namespace %q: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit", k.Namespace)
+	}
+	switch {
+	case k.Manifest == "" && len(k.Template) == 0:
+		v.missing("driver.kubernetes.manifest", parents,
+			"required when driver.kind is kubernetes: a Deployment manifest file whose spec.template is the pod template, or driver.kubernetes.template with that template inline")
+	case k.Manifest != "" && len(k.Template) > 0:
+		v.at("driver.kubernetes.template", "set either driver.kubernetes.manifest or driver.kubernetes.template, not both")
+	}
+	if k.Image == "" {
+		v.missing("driver.kubernetes.image", parents,
+			"required when driver.kind is kubernetes: the release's image, such as registry.example.com/shop:{version}")
+	}
+	if k.Replicas < 1 {
+		v.at("driver.kubernetes.replicas", "must be at least 1, not %d", k.Replicas)
+	}
+	if len(k.SlotLabel) > 316 || !kubeLabelKey.MatchString(k.SlotLabel) {
+		v.at("driver.kubernetes.slot_label", "invalid label key %q: want a name such as version or example.com/slot", k.SlotLabel)
+	}
+	if k.MinReady < 1 || k.MinReady > 100 {
+		v.at("driver.kubernetes.min_ready", "must be from 1%% to 100%%, not %d%%", int(k.MinReady))
+	}
+	if k.Port < 1 || k.Port > 65535 {
+		v.at("driver.kubernetes.port", "must be a port from 1 to 65535, not %d", k.Port)
+	}
+	switch k.Traffic {
+	case TrafficService:
+		if st := v.c.Strategy; st.Kind != StrategyAllAtOnce {
+			const msg = "traffic service switches the Service's selector and cannot weight traffic, so it needs strategy: all-at-once, not %s; for a gradual shift use driver.kubernetes.traffic gateway, ingress-nginx or router"
+			if v.c.src.has("strategy") {
+				v.at("strategy", msg, st.Kind)
+			} else {
+				// The default strategy (linear) is the problem: say so where the mode is.
+				v.missing("driver.kubernetes.traffic", []string{"driver.kubernetes.traffic", "driver.kubernetes", "driver.kind"}, msg+" (the default strategy)", st.Kind)
+			}
+		}
+	case TrafficGateway, TrafficIngressNginx:
+	case TrafficRouter:
+		v.at("driver.kubernetes.traffic", "traffic router (bluegreen's own router in the cluster) is not available yet: use service, gateway or ingress-nginx")
+	default:
+		v.at("driver.kubernetes.traffic", "unknown traffic mode %q: want service, gateway, ingress-nginx or router", k.Traffic)
 	}
 }
 
