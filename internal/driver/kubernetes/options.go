@@ -59,6 +59,13 @@ type Options struct {
 	// PreviewHeader and PreviewSecret route a request carrying the header
 	// with exactly the secret to the idle slot (gateway, ingress-nginx).
 	PreviewHeader, PreviewSecret string
+	// Gateway is the Gateway the HTTPRoute attaches to (gateway mode):
+	// "name" in Namespace, or "namespace/name"; "" leaves the route
+	// without a parent.
+	Gateway string
+	// IngressClass is the ingressClassName of both Ingresses
+	// (ingress-nginx mode); "" uses the cluster's default class.
+	IngressClass string
 	// Poll bounds how often status is read when no watch event came.
 	Poll time.Duration
 }
