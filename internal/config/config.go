@@ -66,7 +66,7 @@ const (
 
 // Driver is the `driver` section.
 type Driver struct {
-	Kind    DriverKind    `yaml:"kind"`
+	Kind       DriverKind       `yaml:"kind"`
 	Process    ProcessDriver    `yaml:"process"`
 	Static     StaticDriver     `yaml:"static"`
 	Kubernetes KubernetesDriver `yaml:"kubernetes"`
