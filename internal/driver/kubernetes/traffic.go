@@ -236,7 +236,6 @@ func normalWeights(live slot.Slot, weights map[slot.Slot]int) (map[slot.Slot]int
 	return w, nil
 }
 
-
 // slotService is the name of slot's Service, which the runtime creates.
 func (sw *Switcher) slotService(s slot.Slot) string { return sw.opts.App + "-" + string(s) }
 

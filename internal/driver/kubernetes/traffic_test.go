@@ -1,0 +1,377 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
+)
+
+// The package's one TestMain: the tests share one control plane.
+func TestMain(m *testing.M) { kubetest.Main(m) }
+
+// writeCounter counts the requests that are not reads (GET) through a
+// rest.Config's transport: the API writes.
+type writeCounter struct {
+	mu     sync.Mutex
+	writes []string // "PATCH /api/v1/namespaces/…/services/shop"
+}
+
+func (c *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet {
+			c.mu.Lock()
+			c.writes = append(c.writes, req.Method+" "+req.URL.Path)
+			c.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+// take returns the writes counted since the last take.
+func (c *writeCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.writes
+	c.writes = nil
+	return w
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// counted is cfg with its writes counted.
+func counted(cfg *rest.Config) (*rest.Config, *writeCounter) {
+	c := &writeCounter{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = c.wrap
+	return cfg, c
+}
+
+func testOptions(ns string, mode Traffic) Options {
+	return Options{
+		App: "shop", Namespace: ns, Traffic: mode, Port: 8080, Replicas: 3,
+		PreviewHeader: "X-Canary-Version", PreviewSecret: "s3cret",
+	}
+}
+
+func noReady(context.Context, slot.Slot) (int, int, error) { return 0, 0, errors.New("not wired") }
+
+// step is one SetRoute of a test sequence and the API writes it makes.
+type step struct {
+	live   slot.Slot
+	blue   int // percent; green gets the rest
+	writes []string
+}
+
+// paths of the objects, for the expected writes.
+func servicePath(ns, name string) string {
+	return "PATCH /api/v1/namespaces/" + ns + "/services/" + name
+}
+
+func ingressPath(ns, name string) string {
+	return "PATCH /apis/networking.k8s.io/v1/namespaces/" + ns + "/ingresses/" + name
+}
+
+func routePath(ns, name string) string {
+	return "PATCH /apis/gateway.networking.k8s.io/v1/namespaces/" + ns + "/httproutes/" + name
+}
+
+// run applies each step, checks its writes exactly (method, object and
+// order), then check(live, blue%) against the objects read through the API,
+// and Route of the Switcher and of a fresh one (which reads the API).
+func run(t *testing.T, cfg *rest.Config, opts Options, steps []step, check func(t *testing.T, live slot.Slot, blue int)) {
+	t.Helper()
+	ccfg, writes := counted(cfg)
+	sw, err := NewSwitcher(ccfg, opts, noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, w := sw.Route(); live != "" || w != nil {
+		t.Errorf("route before any write: %s %v, want none", live, w)
+	}
+	for _, st := range steps {
+		want := map[slot.Slot]int{slot.Blue: st.blue, slot.Green: 100 - st.blue}
+		name := fmt.Sprintf("%s live, %d/%d", st.live, st.blue, 100-st.blue)
+		writes.take()
+		if err := sw.SetRoute(st.live, want); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := writes.take(); strings.Join(got, "\n") != strings.Join(st.writes, "\n") {
+			t.Errorf("%s: %d writes\n%s\nwant %d\n%s", name, len(got), strings.Join(got, "\n"), len(st.writes), strings.Join(st.writes, "\n"))
+		}
+		check(t, st.live, st.blue)
+		if live, w := sw.Route(); live != st.live || w[slot.Blue] != st.blue || w[slot.Green] != 100-st.blue {
+			t.Errorf("%s: Route() = %s %v", name, live, w)
+		}
+		fresh, err := NewSwitcher(cfg, opts, noReady)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live, w := fresh.Route(); live != st.live || w[slot.Blue] != st.blue || w[slot.Green] != 100-st.blue {
+			t.Errorf("%s: Route() read from the API = %s %v", name, live, w)
+		}
+	}
+}
+
+func TestServiceModeSwitchesSelectors(t *testing.T) {
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	opts := testOptions(ns, TrafficService)
+	both := []string{servicePath(ns, "shop"), servicePath(ns, "shop-preview")}
+	check := func(t *testing.T, live slot.Slot, _ int) {
+		t.Helper()
+		for name, want := range map[string]slot.Slot{"shop": live, "shop-preview": live.Other()} {
+			svc, err := env.Client().CoreV1().Services(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sel := svc.Spec.Selector; len(sel) != 2 || sel["app"] != "shop" || sel["version"] != string(want) {
+				t.Errorf("service %s selector %v, want app=shop version=%s", name, sel, want)
+			}
+			if p := svc.Spec.Ports; len(p) != 1 || p[0].Port != 8080 || p[0].TargetPort.IntVal != 8080 {
+				t.Errorf("service %s ports %v", name, p)
+			}
+		}
+	}
+	run(t, env.Config(), opts, []step{
+		{live: slot.Blue, blue: 100, writes: both},
+		{live: slot.Green, blue: 0, writes: both},
+		{live: slot.Blue, blue: 100, writes: both}, // rollback
+	}, check)
+
+	ccfg, writes := counted(env.Config())
+	sw, err := NewSwitcher(ccfg, opts, noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sw.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 75, slot.Green: 25})
+	if !errors.Is(err, ErrSplitInServiceMode) {
+		t.Errorf("a split in service mode: %v, want %v", err, ErrSplitInServiceMode)
+	}
+	if got := writes.take(); len(got) != 0 {
+		t.Errorf("a refused split wrote %v", got)
+	}
+	check(t, slot.Blue, 100)
+}
+
+func TestGatewayModeWeightsHTTPRoute(t *testing.T) {
+	env := kubetest.Shared(t)
+	env.InstallGatewayAPI(t)
+	ns := env.Namespace(t)
+	opts := testOptions(ns, TrafficGateway)
+	opts.Gateway = "infra/public"
+	dyn, err := dynamic.NewForConfig(env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := []string{routePath(ns, "shop")}
+	check := func(t *testing.T, live slot.Slot, blue int) {
+		t.Helper()
+		obj, err := dyn.Resource(httpRoutes).Namespace(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, _, _ := unstructured.NestedSlice(obj.Object, "spec", "rules")
+		if len(rules) != 2 {
+			t.Fatalf("httproute rules: %v", rules)
+		}
+		if got, want := backendRefs(rules[0]), fmt.Sprintf("shop-blue:8080=%d shop-green:8080=%d", blue, 100-blue); got != want {
+			t.Errorf("httproute backendRefs %s, want %s", got, want)
+		}
+		if got, want := backendRefs(rules[1]), "shop-"+string(live.Other())+":8080=1"; got != want { // the CRD defaults the weight to 1
+			t.Errorf("httproute preview backendRefs %s, want %s", got, want)
+		}
+		headers, _, _ := unstructured.NestedSlice(rules[1].(map[string]any)["matches"].([]any)[0].(map[string]any), "headers")
+		if h := fmt.Sprint(headers); h != "[map[name:X-Canary-Version type:Exact value:s3cret]]" {
+			t.Errorf("httproute preview headers %s", h)
+		}
+		parents, _, _ := unstructured.NestedSlice(obj.Object, "spec", "parentRefs")
+		if p := fmt.Sprint(parents); !strings.Contains(p, "name:public") || !strings.Contains(p, "namespace:infra") {
+			t.Errorf("httproute parentRefs %s", p)
+		}
+	}
+	run(t, env.Config(), opts, []step{
+		{live: slot.Blue, blue: 100, writes: one},
+		{live: slot.Blue, blue: 75, writes: one},
+		{live: slot.Blue, blue: 50, writes: one},
+		{live: slot.Blue, blue: 25, writes: one},
+		{live: slot.Green, blue: 0, writes: one},
+		{live: slot.Blue, blue: 100, writes: one}, // rollback
+	}, check)
+}
+
+// backendRefs is "name:port=weight …" of an HTTPRoute rule ("-" for no
+// weight).
+func backendRefs(rule any) string {
+	refs, _, _ := unstructured.NestedSlice(rule.(map[string]any), "backendRefs")
+	var parts []string
+	for _, r := range refs {
+		m := r.(map[string]any)
+		w := "-"
+		if v, ok := m["weight"]; ok {
+			w = fmt.Sprint(v)
+		}
+		parts = append(parts, fmt.Sprintf("%v:%v=%s", m["name"], m["port"], w))
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestIngressNginxModeMovesCanaryWeight(t *testing.T) {
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	opts := testOptions(ns, TrafficIngressNginx)
+	opts.IngressClass = "nginx"
+	canary := []string{ingressPath(ns, "shop-canary")}
+	switched := []string{ingressPath(ns, "shop"), ingressPath(ns, "shop-canary")}
+	check := func(t *testing.T, live slot.Slot, blue int) {
+		t.Helper()
+		ingresses := env.Client().NetworkingV1().Ingresses(ns)
+		main, err := ingresses.Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ingresses.Get(t.Context(), "shop-canary", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ing := range [...]struct {
+			name, service string
+			got           string
+			class         *string
+		}{
+			{"shop", "shop-" + string(live), main.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name, main.Spec.IngressClassName},
+			{"shop-canary", "shop-" + string(live.Other()), c.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name, c.Spec.IngressClassName},
+		} {
+			if ing.got != ing.service {
+				t.Errorf("ingress %s reaches %s, want %s", ing.name, ing.got, ing.service)
+			}
+			if ing.class == nil || *ing.class != "nginx" {
+				t.Errorf("ingress %s class %v", ing.name, ing.class)
+			}
+		}
+		if _, ok := main.Annotations[nginxCanary]; ok {
+			t.Errorf("main ingress has %s", nginxCanary)
+		}
+		weight := 100 - blue // the canary reaches the slot that is not live
+		if live == slot.Green {
+			weight = blue
+		}
+		want := map[string]string{
+			nginxCanary:            "true",
+			nginxCanaryWeight:      fmt.Sprint(weight),
+			nginxCanaryHeader:      "X-Canary-Version",
+			nginxCanaryHeaderValue: "s3cret",
+		}
+		for k, v := range want {
+			if c.Annotations[k] != v {
+				t.Errorf("canary ingress %s=%q, want %q", k, c.Annotations[k], v)
+			}
+		}
+	}
+	run(t, env.Config(), opts, []step{
+		{live: slot.Blue, blue: 100, writes: switched}, // creates both
+		{live: slot.Blue, blue: 75, writes: canary},
+		{live: slot.Blue, blue: 50, writes: canary},
+		{live: slot.Blue, blue: 25, writes: canary},
+		{live: slot.Blue, blue: 0, writes: canary}, // the canary at 100%
+		{live: slot.Green, blue: 0, writes: switched},
+		{live: slot.Blue, blue: 100, writes: switched}, // rollback
+		{live: slot.Blue, blue: 100, writes: canary},   // again: the main Ingress is left alone
+	}, check)
+
+	// A Switcher that has not read the objects yet reads the main Ingress
+	// before a weighted step, and writes only the canary.
+	ccfg, writes := counted(env.Config())
+	sw, err := NewSwitcher(ccfg, opts, noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 90, slot.Green: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if got := writes.take(); strings.Join(got, ",") != strings.Join(canary, ",") {
+		t.Errorf("a weighted step from a fresh switcher wrote %v, want %v", got, canary)
+	}
+	check(t, slot.Blue, 90)
+}
+
+func TestNewSwitcherRefuses(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
+	for name, tc := range map[string]struct {
+		mutate func(*Options)
+		ready  ReadyFunc
+		want   string
+	}{
+		"router mode":  {func(o *Options) { o.Traffic = TrafficRouter }, noReady, `mode "router" uses bluegreen's own router`},
+		"unknown mode": {func(o *Options) { o.Traffic = "nginx" }, noReady, `unknown mode "nginx"`},
+		"no app":       {func(o *Options) { o.App = "" }, noReady, "no app name"},
+		"no port":      {func(o *Options) { o.Port = 0 }, noReady, "port 0"},
+		"no ready":     {func(*Options) {}, nil, "no readiness function"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := testOptions("ns", TrafficService)
+			tc.mutate(&opts)
+			_, err := NewSwitcher(cfg, opts, tc.ready)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewSwitcher: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSwitcherAsksReadyAndNeverWaits(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
+	ready := func(_ context.Context, s slot.Slot) (int, int, error) {
+		if s == slot.Green {
+			return 0, 0, errors.New("cannot tell")
+		}
+		return 2, 3, nil
+	}
+	sw, err := NewSwitcher(cfg, testOptions("ns", TrafficGateway), ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, n := sw.SlotReady(slot.Blue); h != 2 || n != 3 {
+		t.Errorf("SlotReady(blue) = %d/%d, want 2/3", h, n)
+	}
+	if h, n := sw.SlotReady(slot.Green); h != 0 || n != 3 {
+		t.Errorf("SlotReady(green) when it cannot tell = %d/%d, want 0 of the 3 replicas", h, n)
+	}
+	if ok, wait := sw.Drained(slot.Blue, metav1.Now().Time); !ok || wait != 0 {
+		t.Errorf("Drained = %t %s, want true at once", ok, wait)
+	}
+	sw.SetBackends(slot.Blue, []string{"10.0.0.1:8080"}, true) // nothing to do
+	sw.EndSlot(slot.Blue)
+}
+
+func TestSetRouteRefusesBadWeights(t *testing.T) {
+	sw, err := NewSwitcher(&rest.Config{Host: "https://127.0.0.1:1"}, testOptions("ns", TrafficGateway), noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []map[slot.Slot]int{
+		{slot.Blue: 60, slot.Green: 60},
+		{slot.Blue: -10, slot.Green: 110},
+		{"red": 100},
+	} {
+		if err := sw.SetRoute(slot.Blue, w); err == nil {
+			t.Errorf("SetRoute(blue, %v) took it", w)
+		}
+	}
+	if err := sw.SetRoute("red", nil); err == nil {
+		t.Error("SetRoute(red) took it")
+	}
+}
