@@ -74,10 +74,11 @@ type fakeRuntime struct {
 	starts   map[string]int       // "slot/version" → Start calls
 	stops    map[slot.Slot]int    // slot → Stop calls
 	startErr map[slot.Slot]error  // slot → what Start returns
+	stuck    map[slot.Slot]string // slot → what Stuck says
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{running: map[slot.Slot]string{}, starts: map[string]int{}, stops: map[slot.Slot]int{}, startErr: map[slot.Slot]error{}}
+	return &fakeRuntime{running: map[slot.Slot]string{}, starts: map[string]int{}, stops: map[slot.Slot]int{}, startErr: map[slot.Slot]error{}, stuck: map[slot.Slot]string{}}
 }
 
 func (r *fakeRuntime) Start(_ context.Context, sl slot.Slot, version string) ([]string, error) {
@@ -109,6 +110,20 @@ func (r *fakeRuntime) Stop(_ context.Context, sl slot.Slot) error {
 	r.stops[sl]++
 	delete(r.running, sl)
 	return nil
+}
+
+// Stuck is what setStuck said for sl.
+func (r *fakeRuntime) Stuck(_ context.Context, sl slot.Slot) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stuck[sl], nil
+}
+
+// setStuck makes Stuck report why for sl.
+func (r *fakeRuntime) setStuck(sl slot.Slot, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stuck[sl] = why
 }
 
 // runs reports what slot runs ("" for nothing).

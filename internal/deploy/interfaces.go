@@ -26,6 +26,13 @@ type Runtime interface {
 	// when bluegreen starts: left by the previous run (after a crash), or
 	// run by the operator (the static driver). Nil when none.
 	Running(s slot.Slot) []string
+	// Stuck says why an instance of slot cannot start without a change to
+	// the release or its environment (an image that cannot be pulled, a
+	// process that exits at once), or "" when none is stuck or the driver
+	// cannot tell. The controller fails the deployment at once with it
+	// instead of waiting for the ready timeout. An error means it could
+	// not look; the controller keeps waiting.
+	Stuck(ctx context.Context, s slot.Slot) (string, error)
 }
 
 // Router is the data plane as the controller drives it. None of its

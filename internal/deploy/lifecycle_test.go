@@ -113,6 +113,42 @@ func TestReadyTimeoutFails(t *testing.T) {
 	}
 }
 
+// TestStuckReleaseFailsAtOnce: a release the runtime says cannot start
+// (an image that cannot be pulled) fails in waiting_ready at once, with the
+// runtime's reason, not at the ready timeout; traffic never moves.
+func TestStuckReleaseFailsAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	h.seed(false)
+	h.setSick(slot.Green, true)
+	const why = `pod shop-green-7d4-x2, container web: ImagePullBackOff: Back-off pulling image "shop:v2"`
+	h.rt.setStuck(slot.Green, why)
+	swaps := h.router.swapCount()
+	d := h.finish(h.deploy("v2", "all-at-once").ID)
+
+	if Phase(d.Phase) != PhaseFailed || d.TrafficMoved {
+		t.Fatalf("deployment = %s (moved %v), want failed before traffic moved", d.Phase, d.TrafficMoved)
+	}
+	if want := "v2 in green cannot start: " + why + "; no user traffic reached it"; d.Reason != want {
+		t.Errorf("reason %q, want %q", d.Reason, want)
+	}
+	evs := h.events(d.ID)
+	failed, waiting := lastEvent(t, evs, PhaseFailed), lastEvent(t, evs, PhaseWaitingReady)
+	if got := failed.Time.Sub(waiting.Time); got >= testReady {
+		t.Errorf("failed %v after waiting_ready began: it waited for the ready timeout %v", got, testReady)
+	}
+	if n := eventData(t, failed); n["stuck"] != why || n["healthy"] != 0.0 || n["total"] != 2.0 {
+		t.Errorf("failed event data = %v, want stuck, healthy 0, total 2", n)
+	}
+	h.idle()
+	h.assertRoute(slot.Blue, 100, 0)
+	if got := h.router.swapCount(); got != swaps {
+		t.Errorf("route was switched %d times; the stuck release never got traffic", got-swaps)
+	}
+	if s := h.slot(slot.Green); s.State != slot.Stopped || h.rt.runs(slot.Green) != "" {
+		t.Errorf("slot green = %+v, runtime runs %q; want the stuck release stopped", s, h.rt.runs(slot.Green))
+	}
+}
+
 func TestStartFailingUntilTheDeadlineFails(t *testing.T) {
 	h := newHarness(t, nil)
 	h.seed(false)

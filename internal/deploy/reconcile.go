@@ -191,7 +191,9 @@ func (c *Controller) provision(ctx context.Context, f facts, d *store.Deployment
 }
 
 // awaitReady waits until every instance is healthy, up to the persisted
-// deadline. A rollback then swaps the route; a deployment verifies.
+// deadline. A rollback then swaps the route; a deployment verifies. An
+// instance the runtime says cannot start (Stuck) fails it at once, with
+// the runtime's reason.
 func (c *Controller) awaitReady(ctx context.Context, f facts, d *store.Deployment) (time.Time, error) {
 	h, t := c.router.SlotReady(d.Slot)
 	nums := map[string]any{"healthy": h, "total": t}
@@ -211,6 +213,15 @@ func (c *Controller) awaitReady(ctx context.Context, f facts, d *store.Deploymen
 			fmt.Sprintf("%s in %s is healthy: %d/%d instances; verifying", d.Version, d.Slot, h, t), nums,
 			func(n *store.Deployment, _ *details) { n.Deadline = time.Time{} })
 		return f.now, err
+	}
+	why, err := c.runtime.Stuck(ctx, d.Slot)
+	if err != nil {
+		c.log.Debug("could not tell whether the release can start; waiting on", logSlot, d.Slot, "error", err)
+	}
+	if why != "" {
+		nums["stuck"] = why
+		return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("%s in %s cannot start: %s; no user traffic reached it",
+			d.Version, d.Slot, why), nums, nil)
 	}
 	if !f.now.Before(d.Deadline) {
 		return c.windDown(ctx, f, d, PhaseFailed, fmt.Sprintf("%s in %s not ready within %s: %d/%d instances healthy",

@@ -78,6 +78,9 @@ func (r staticRuntime) Running(sl slot.Slot) []string {
 }
 func (staticRuntime) Close(context.Context) error { return nil }
 
+// Stuck is always "": the operator runs the static backends.
+func (staticRuntime) Stuck(context.Context, slot.Slot) (string, error) { return "", nil }
+
 // processRuntime is the process driver: what runs is what its records
 // say runs.
 type processRuntime struct{ *process.Driver }
@@ -92,4 +95,20 @@ func (p processRuntime) Running(sl slot.Slot) []string {
 		}
 	}
 	return addrs
+}
+
+// crashLoop is how many times an instance's process may exit on its own
+// before the slot counts as unable to start.
+const crashLoop = 3
+
+// Stuck says so when an instance of sl exited crashLoop times or more and
+// is waiting to restart again: the release cannot start.
+func (p processRuntime) Stuck(_ context.Context, sl slot.Slot) (string, error) {
+	for _, in := range p.Driver.Instances(sl) {
+		if in.State == process.StateRestarting && in.Restarts >= crashLoop {
+			return fmt.Sprintf("instance %d exited %d times (last: %s); its output is in %s",
+				in.N, in.Restarts, in.LastExit, in.Log), nil
+		}
+	}
+	return "", nil
 }

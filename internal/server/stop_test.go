@@ -70,10 +70,11 @@ func (rt *testRuntime) stopCount(sl slot.Slot) int {
 	return rt.stops[sl]
 }
 
-func (*testRuntime) Running(slot.Slot) []string       { return nil }
-func (*testRuntime) Instances(slot.Slot) any          { return nil }
-func (*testRuntime) Close(context.Context) error      { return nil }
-func (rt *testRuntime) slow(t *testing.T, url string) { go func() { _, _ = http.Get(url + "/slow") }() }
+func (*testRuntime) Running(slot.Slot) []string                       { return nil }
+func (*testRuntime) Instances(slot.Slot) any                          { return nil }
+func (*testRuntime) Close(context.Context) error                      { return nil }
+func (*testRuntime) Stuck(context.Context, slot.Slot) (string, error) { return "", nil }
+func (rt *testRuntime) slow(t *testing.T, url string)                 { go func() { _, _ = http.Get(url + "/slow") }() }
 
 // drainingServer is the controller wired to a real router, as New wires
 // them, with v1 live and v2 just promoted (all-at-once, no bake, no
