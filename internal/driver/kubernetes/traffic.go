@@ -47,7 +47,6 @@ import (
 // that Route reads back the route in force, also a split one.
 type Switcher struct {
 	opts    Options
-	label   string // the slot label, Options.SlotLabel or "version"
 	client  kubernetes.Interface
 	routes  dynamic.NamespaceableResourceInterface // HTTPRoutes (gateway mode)
 	ready   ReadyFunc
@@ -78,24 +77,36 @@ const callTimeout = 10 * time.Second
 var ErrSplitInServiceMode = errors.New("service mode switches only; use gateway, ingress-nginx or router to weight")
 
 // NewSwitcher returns the Router of opts.Traffic (service, gateway or
-// ingress-nginx) over the API server of cfg. ready answers SlotReady:
-// wire the runtime's (*Driver).Ready there. It writes nothing: the first
-// SetRoute creates the objects, and the first Route reads them.
+// ingress-nginx) over the API server of cfg. ready answers SlotReady; the
+// server wires the runtime's: NewSwitcher(cfg, d.Options(), d.Ready) for
+// a *Driver d. Zero Namespace, SlotLabel, Port, Replicas and Traffic get
+// the driver's defaults. It writes nothing: the first SetRoute creates the
+// objects, and the first Route reads them.
 func NewSwitcher(cfg *rest.Config, opts Options, ready ReadyFunc) (*Switcher, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.SlotLabel == "" {
+		opts.SlotLabel = DefaultSlotLabel
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = DefaultReplicas
+	}
+	if opts.Traffic == "" {
+		opts.Traffic = TrafficService
+	}
 	switch {
 	case opts.App == "":
 		return nil, errors.New("kubernetes traffic: no app name")
-	case opts.Namespace == "":
-		return nil, fmt.Errorf("kubernetes traffic of %s: no namespace", opts.App)
-	case opts.Port <= 0:
+	case opts.Port < 0:
 		return nil, fmt.Errorf("kubernetes traffic of %s: port %d", opts.App, opts.Port)
 	case ready == nil:
 		return nil, fmt.Errorf("kubernetes traffic of %s: no readiness function", opts.App)
 	}
-	sw := &Switcher{opts: opts, label: opts.SlotLabel, ready: ready, timeout: callTimeout}
-	if sw.label == "" {
-		sw.label = "version"
-	}
+	sw := &Switcher{opts: opts, ready: ready, timeout: callTimeout}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes traffic of %s: client: %w", opts.App, err)
@@ -238,6 +249,11 @@ func normalWeights(live slot.Slot, weights map[slot.Slot]int) (map[slot.Slot]int
 
 // slotService is the name of slot's Service, which the runtime creates.
 func (sw *Switcher) slotService(s slot.Slot) string { return sw.opts.App + "-" + string(s) }
+
+// labels are the labels of every object a Switcher writes.
+func (sw *Switcher) labels() map[string]string {
+	return map[string]string{AppLabel: sw.opts.App, ManagedByLabel: FieldManager}
+}
 
 // liveFrom parses the live annotation of an object read back.
 func liveFrom(annotations map[string]string) (slot.Slot, error) {

@@ -79,7 +79,7 @@ func (sw *Switcher) httpRoute(live slot.Slot, w map[slot.Slot]int) *gatewayv1.HT
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        sw.opts.App,
 			Namespace:   sw.opts.Namespace,
-			Labels:      map[string]string{"app": sw.opts.App},
+			Labels:      sw.labels(),
 			Annotations: map[string]string{LiveAnnotation: string(live)},
 		},
 		Spec: gatewayv1.HTTPRouteSpec{Rules: rules},

@@ -83,7 +83,7 @@ func (sw *Switcher) applyIngress(ctx context.Context, name string, s, live slot.
 		spec = spec.WithIngressClassName(sw.opts.IngressClass)
 	}
 	ing := networkingv1ac.Ingress(name, sw.opts.Namespace).
-		WithLabels(map[string]string{"app": sw.opts.App}).
+		WithLabels(sw.labels()).
 		WithAnnotations(annotations).
 		WithSpec(spec)
 	ingresses := sw.client.NetworkingV1().Ingresses(sw.opts.Namespace)

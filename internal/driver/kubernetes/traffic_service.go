@@ -34,9 +34,9 @@ func (sw *Switcher) setService(ctx context.Context, live slot.Slot, w map[slot.S
 // applySelector applies Service name selecting slot s's pods, then reads
 // it back.
 func (sw *Switcher) applySelector(ctx context.Context, name string, s, live slot.Slot) error {
-	selector := map[string]string{"app": sw.opts.App, sw.label: string(s)}
+	selector := map[string]string{AppLabel: sw.opts.App, sw.opts.SlotLabel: string(s)}
 	svc := corev1ac.Service(name, sw.opts.Namespace).
-		WithLabels(map[string]string{"app": sw.opts.App}).
+		WithLabels(sw.labels()).
 		WithAnnotations(map[string]string{LiveAnnotation: string(live)}).
 		WithSpec(corev1ac.ServiceSpec().
 			WithSelector(selector).
@@ -53,7 +53,7 @@ func (sw *Switcher) applySelector(ctx context.Context, name string, s, live slot
 	if err != nil {
 		return fmt.Errorf("read back service %s: %w", name, err)
 	}
-	if got.Spec.Selector[sw.label] != string(s) || got.Spec.Selector["app"] != sw.opts.App {
+	if got.Spec.Selector[sw.opts.SlotLabel] != string(s) || got.Spec.Selector[AppLabel] != sw.opts.App {
 		return fmt.Errorf("service %s reads back selector %v, want %v", name, got.Spec.Selector, selector)
 	}
 	return nil
@@ -65,7 +65,7 @@ func (sw *Switcher) readService(ctx context.Context) (slot.Slot, map[slot.Slot]i
 	if err != nil {
 		return "", nil, fmt.Errorf("read service %s: %w", sw.opts.App, err)
 	}
-	live, err := slot.Parse(got.Spec.Selector[sw.label])
+	live, err := slot.Parse(got.Spec.Selector[sw.opts.SlotLabel])
 	if err != nil {
 		return "", nil, fmt.Errorf("service %s selector %v: %w", sw.opts.App, got.Spec.Selector, err)
 	}

@@ -318,7 +318,7 @@ func TestNewSwitcherRefuses(t *testing.T) {
 		"router mode":  {func(o *Options) { o.Traffic = TrafficRouter }, noReady, `mode "router" uses bluegreen's own router`},
 		"unknown mode": {func(o *Options) { o.Traffic = "nginx" }, noReady, `unknown mode "nginx"`},
 		"no app":       {func(o *Options) { o.App = "" }, noReady, "no app name"},
-		"no port":      {func(o *Options) { o.Port = 0 }, noReady, "port 0"},
+		"bad port":     {func(o *Options) { o.Port = -1 }, noReady, "port -1"},
 		"no ready":     {func(*Options) {}, nil, "no readiness function"},
 	} {
 		t.Run(name, func(t *testing.T) {
