@@ -41,6 +41,12 @@ func (s *Server) newController(previewSecret string, reg prometheus.Registerer) 
 	if cfg.Driver.Kind == config.DriverStatic {
 		opts.SeedVersion = staticVersion
 	}
+	if k, ok := s.runtime.(kubeRuntime); ok {
+		// Traffic moves by the mode's objects, not through bluegreen's router.
+		if opts.Router, err = kubeRouter(k, previewSecret); err != nil {
+			return nil, fmt.Errorf("kubernetes traffic: %w", err)
+		}
+	}
 	if cfg.AnalysisConfigured() {
 		opts.Meter, opts.Analysis = newAnalysisMeter(s.router, cfg.Analysis.Filters()), &cfg.Analysis
 		if s.synthetic != nil {

@@ -18,7 +18,7 @@ import (
 const staticVersion = "static"
 
 // runtime is a driver as the server uses it: the controller's Runtime
-// (Start, Stop, Running) plus what status and shutdown need.
+// (Start, Stop, Running, Stuck) plus what status and shutdown need.
 type runtime interface {
 	deploy.Runtime
 	// Instances describes the slot's instances for status (JSON-encodable).
@@ -53,7 +53,11 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 		}
 		return processRuntime{d}, nil
 	case config.DriverKubernetes:
-		return nil, fmt.Errorf("driver.kind kubernetes is not available yet: use process or static")
+		k, err := newKubeRuntime(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
 	default:
 		return nil, fmt.Errorf("driver.kind %q: want process or static", cfg.Driver.Kind)
 	}
