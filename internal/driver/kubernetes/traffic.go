@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -126,6 +127,25 @@ func NewSwitcher(cfg *rest.Config, opts Options, ready ReadyFunc) (*Switcher, er
 		return nil, fmt.Errorf("kubernetes traffic of %s: unknown mode %q (service, gateway, ingress-nginx or router)", opts.App, opts.Traffic)
 	}
 	return sw, nil
+}
+
+// SwitcherRules are the permissions a Switcher of mode needs in its
+// namespace, for the Role that runs it: get (read back, Route), patch
+// (server-side apply) and create (an apply that finds no object creates
+// it, and the API server asks for create then) of the objects it writes.
+func SwitcherRules(mode Traffic) []rbacv1.PolicyRule {
+	verbs := []string{"create", "get", "patch"}
+	switch mode {
+	case TrafficService:
+		return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: verbs}}
+	case TrafficGateway:
+		return []rbacv1.PolicyRule{{APIGroups: []string{httpRoutes.Group}, Resources: []string{httpRoutes.Resource}, Verbs: verbs}}
+	case TrafficIngressNginx:
+		return []rbacv1.PolicyRule{{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: verbs}}
+	case TrafficRouter:
+		return nil
+	}
+	return nil
 }
 
 // SetRoute makes live the live slot with weights (percent per slot,

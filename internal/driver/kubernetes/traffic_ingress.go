@@ -31,24 +31,18 @@ const (
 // canaryIngress names the canary Ingress.
 func (sw *Switcher) canaryIngress() string { return sw.opts.App + "-canary" }
 
-// setIngress points the main Ingress at live when it does not already,
-// then applies the canary Ingress with the other slot's weight; each write
-// is read back.
+// setIngress reads the main Ingress and points it at live when it does
+// not already, then applies the canary Ingress with the other slot's
+// weight; each write is read back.
 func (sw *Switcher) setIngress(ctx context.Context, live slot.Slot, w map[slot.Slot]int) error {
-	mainLive := slot.Slot("")
-	if sw.known {
-		mainLive = sw.live
-	} else {
-		got, err := sw.client.NetworkingV1().Ingresses(sw.opts.Namespace).Get(ctx, sw.opts.App, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return fmt.Errorf("read ingress %s: %w", sw.opts.App, err)
-		default:
-			mainLive = sw.backendSlot(got)
-		}
+	current, err := sw.client.NetworkingV1().Ingresses(sw.opts.Namespace).Get(ctx, sw.opts.App, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		current = nil
+	case err != nil:
+		return fmt.Errorf("read ingress %s: %w", sw.opts.App, err)
 	}
-	if mainLive != live {
+	if !sw.mainIngressReaches(current, live) {
 		if err := sw.applyIngress(ctx, sw.opts.App, live, live, nil); err != nil {
 			return err
 		}
@@ -103,6 +97,20 @@ func (sw *Switcher) applyIngress(ctx context.Context, name string, s, live slot.
 		}
 	}
 	return nil
+}
+
+// mainIngressReaches reports whether the main Ingress, as read (nil when
+// missing), already sends its traffic to live's Service as this Switcher
+// writes it.
+func (sw *Switcher) mainIngressReaches(ing *networkingv1.Ingress, live slot.Slot) bool {
+	if ing == nil || sw.backendSlot(ing) != live || ing.Annotations[LiveAnnotation] != string(live) {
+		return false
+	}
+	class := ""
+	if ing.Spec.IngressClassName != nil {
+		class = *ing.Spec.IngressClassName
+	}
+	return class == sw.opts.IngressClass && ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port.Number == sw.opts.Port
 }
 
 // backendSlot is the slot whose Service the Ingress's one path reaches,

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -374,4 +377,82 @@ func TestSetRouteRefusesBadWeights(t *testing.T) {
 	if err := sw.SetRoute("red", nil); err == nil {
 		t.Error("SetRoute(red) took it")
 	}
+}
+
+// TestSwitcherUnderRBAC runs each mode as a ServiceAccount whose Role is
+// SwitcherRules(mode), and with each verb taken out of it in turn: the
+// Role is enough, and each verb is needed, failing with an error that names
+// the verb and the resource.
+func TestSwitcherUnderRBAC(t *testing.T) {
+	env := kubetest.Shared(t)
+	env.InstallGatewayAPI(t)
+	for _, mode := range []Traffic{TrafficService, TrafficGateway, TrafficIngressNginx} {
+		t.Run(string(mode), func(t *testing.T) {
+			rules := SwitcherRules(mode)
+			// Switches both ways, then reads the route back in a fresh one.
+			drive := func(cfg *rest.Config, ns string) error {
+				sw, err := NewSwitcher(cfg, testOptions(ns, mode), noReady)
+				if err != nil {
+					return err
+				}
+				if err := sw.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 100}); err != nil {
+					return err
+				}
+				if err := sw.SetRoute(slot.Green, map[slot.Slot]int{slot.Green: 100}); err != nil {
+					return err
+				}
+				fresh, err := NewSwitcher(cfg, testOptions(ns, mode), noReady)
+				if err != nil {
+					return err
+				}
+				if live, _ := fresh.Route(); live != slot.Green {
+					return fmt.Errorf("route read back: live %q, want green", live)
+				}
+				return nil
+			}
+			ns := env.Namespace(t)
+			if err := drive(serviceAccount(t, env, ns, rules), ns); err != nil {
+				t.Fatalf("with the Role of SwitcherRules(%s): %v", mode, err)
+			}
+			for i, rule := range rules {
+				for _, verb := range rule.Verbs {
+					less := slices.Clone(rules)
+					less[i].Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == verb })
+					ns := env.Namespace(t)
+					err := drive(serviceAccount(t, env, ns, less), ns)
+					want := fmt.Sprintf("cannot %s resource %q", verb, rule.Resources[0])
+					if verb == "get" {
+						// Route swallows the error; the read back names it.
+						want = fmt.Sprintf("cannot get resource %q", rule.Resources[0])
+					}
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("without %s on %s: %v, want an error saying %s", verb, rule.Resources[0], err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// serviceAccount is the config of a new ServiceAccount in ns bound to a
+// Role of rules.
+func serviceAccount(t *testing.T, env *kubetest.Env, ns string, rules []rbacv1.PolicyRule) *rest.Config {
+	t.Helper()
+	ctx := t.Context()
+	client := env.Client()
+	if _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "bluegreen"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "bluegreen-traffic"}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bluegreen-traffic"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bluegreen-traffic"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "bluegreen", Namespace: ns}},
+	}
+	if _, err := client.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return env.ServiceAccountConfig(t, ns, "bluegreen")
 }
