@@ -456,3 +456,44 @@ func serviceAccount(t *testing.T, env *kubetest.Env, ns string, rules []rbacv1.P
 	}
 	return env.ServiceAccountConfig(t, ns, "bluegreen")
 }
+
+// TestIngressNginxResumesBetweenItsTwoWrites leaves the objects as a crash
+// between a switch's two writes would (the main Ingress on the new live
+// slot, the canary still on it too): a new Switcher sees no consistent
+// route, and the controller's SetRoute finishes with the one write left.
+func TestIngressNginxResumesBetweenItsTwoWrites(t *testing.T) {
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	opts := testOptions(ns, TrafficIngressNginx)
+	before, err := NewSwitcher(env.Config(), opts, noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := before.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 0, slot.Green: 100}); err != nil {
+		t.Fatal(err)
+	}
+	// The first write of the switch to green, done by hand.
+	main := before.slotService(slot.Green)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"green"}},"spec":{"rules":[{"http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":%q,"port":{"number":8080}}}}]}}]}}`, LiveAnnotation, main)
+	if _, err := env.Client().NetworkingV1().Ingresses(ns).Patch(t.Context(), "shop", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ccfg, writes := counted(env.Config())
+	after, err := NewSwitcher(ccfg, opts, noReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, w := after.Route(); live != "" || w != nil {
+		t.Errorf("route between the two writes: %s %v, want none (inconsistent)", live, w)
+	}
+	if err := after.SetRoute(slot.Green, map[slot.Slot]int{slot.Green: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := writes.take(), []string{ingressPath(ns, "shop-canary")}; !slices.Equal(got, want) {
+		t.Errorf("finishing the switch wrote %v, want %v", got, want)
+	}
+	if live, w := after.Route(); live != slot.Green || w[slot.Green] != 100 || w[slot.Blue] != 0 {
+		t.Errorf("route after: %s %v", live, w)
+	}
+}
