@@ -186,3 +186,31 @@ func TestDeployManifestsAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleCoversSwitcherRules: the Role of deploy/kubernetes grants every
+// verb SwitcherRules says each traffic mode needs.
+func TestRoleCoversSwitcherRules(t *testing.T) {
+	var role rbacv1.Role
+	readManifest(t, "role.yaml", &role)
+	granted := func(group, resource, verb string) bool {
+		for _, r := range role.Rules {
+			if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, mode := range []Traffic{TrafficService, TrafficGateway, TrafficIngressNginx, TrafficRouter} {
+		for _, r := range SwitcherRules(mode) {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					for _, v := range r.Verbs {
+						if !granted(g, res, v) {
+							t.Errorf("traffic %s needs %s on %s in API group %q; role.yaml does not grant it", mode, v, res, g)
+						}
+					}
+				}
+			}
+		}
+	}
+}
