@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,19 +15,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/kubernetes"
 	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
+	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
 )
 
-// TestKubernetesDriverFromConfig: driver.kind kubernetes with a kubeconfig
-// and a manifest (both relative to the config file) builds the driver,
-// whose Start applies the slot's Deployment, and the controller's Router
-// is the traffic mode's Switcher, whose switch writes the production
-// Service.
-func TestKubernetesDriverFromConfig(t *testing.T) {
-	env := kubetest.Start(t, kubetest.Options{})
-	ns := env.Namespace(t)
+// kubeConfigFile writes a bluegreen.yaml for app shop with driver.kind
+// kubernetes (traffic service, all-at-once), its kubeconfig and manifest
+// beside it, and loads it.
+func kubeConfigFile(t *testing.T, env *kubetest.Env, ns, node string, replicas int) *config.Config {
+	t.Helper()
 	dir := t.TempDir()
 	kubeconfig, err := os.ReadFile(env.Kubeconfig())
 	if err != nil {
@@ -39,8 +40,9 @@ spec:
   template:
     spec:
       nodeName: %s
+      tolerations: [{ operator: Exists }]
       containers: [{ name: web, image: "shop:old" }]
-`, env.NodeName())
+`, node)
 	yaml := fmt.Sprintf(`app: shop
 driver:
   kind: kubernetes
@@ -49,9 +51,9 @@ driver:
     namespace: %s
     manifest: deploy/shop.yaml
     image: example.invalid/shop:{version}
-    replicas: 1
+    replicas: %d
 strategy: all-at-once
-`, ns)
+`, ns, replicas)
 	for name, data := range map[string][]byte{
 		"kube/config": kubeconfig, "deploy/shop.yaml": []byte(manifest), "bluegreen.yaml": []byte(yaml),
 	} {
@@ -67,6 +69,18 @@ strategy: all-at-once
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
+	return cfg
+}
+
+// TestKubernetesDriverFromConfig: driver.kind kubernetes with a kubeconfig
+// and a manifest (both relative to the config file) builds the driver,
+// whose Start applies the slot's Deployment, and the controller's Router
+// is the traffic mode's Switcher, whose switch writes the production
+// Service.
+func TestKubernetesDriverFromConfig(t *testing.T) {
+	env := kubetest.Start(t, kubetest.Options{})
+	ns := env.Namespace(t)
+	cfg := kubeConfigFile(t, env, ns, env.NodeName(), 1)
 	rt, err := newRuntime(cfg, nil)
 	if err != nil {
 		t.Fatalf("newRuntime: %v", err)
@@ -129,4 +143,172 @@ func mustKubeDriver(t *testing.T, traffic kubernetes.Traffic) *kubernetes.Driver
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestKubernetesStuckReleaseFailsAndTrafficStays: the controller on the
+// real driver and the service traffic mode. v1 goes live on blue (the
+// production Service selects blue); v2's pod cannot pull its image, so
+// the deployment fails in waiting_ready at once with the pod's reason,
+// long before the ready timeout, and the production Service still selects
+// blue.
+//
+// kwok would make v2's pod Ready before the test could say otherwise (taking
+// a node out of kwok's hands mid-test races with it), so the pods run on a
+// node kwok never managed, and the test writes what a kubelet would: v1's
+// pod Running and Ready, v2's waiting in ImagePullBackOff.
+func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
+	env := kubetest.Start(t, kubetest.Options{})
+	ns := env.Namespace(t)
+	client := env.Client()
+	ctx := t.Context()
+	// A node nobody runs: the test plays its kubelet.
+	const node = "no-kubelet"
+	if _, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create node: %v", err)
+	}
+	cfg := kubeConfigFile(t, env, ns, node, 1)
+
+	rt, err := newKubeRuntime(cfg)
+	if err != nil {
+		t.Fatalf("newKubeRuntime: %v", err)
+	}
+	router, err := kubeRouter(rt, "a-preview-secret-of-16+")
+	if err != nil {
+		t.Fatalf("kubeRouter: %v", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	const readyTimeout = 5 * time.Minute
+	ctrl, err := deploy.New(deploy.Options{
+		App: "shop", Store: st, Runtime: rt, Router: router,
+		Strategy: "all-at-once", ScaleDownDelay: time.Hour,
+		ReadyTimeout: readyTimeout, PollInterval: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Restore(ctx); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ctrl.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	ended := func(id int64) store.Deployment {
+		t.Helper()
+		var d store.Deployment
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			d, err = st.GetDeployment(ctx, id)
+			return err == nil && !d.Active, nil
+		})
+		if err != nil {
+			t.Fatalf("deployment %d did not end: %v; last: %s (%s)", id, err, d.Phase, d.Reason)
+		}
+		return d
+	}
+	selector := func() string {
+		t.Helper()
+		svc, err := client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("read back production service: %v", err)
+		}
+		return svc.Spec.Selector["version"]
+	}
+
+	// podOf waits for the pod of slot sl and returns it.
+	podOf := func(sl slot.Slot) corev1.Pod {
+		t.Helper()
+		var pod corev1.Pod
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=shop,version=" + string(sl)})
+			if err != nil || len(pods.Items) == 0 {
+				return false, nil
+			}
+			pod = pods.Items[0]
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("no pod in %s: %v", sl, err)
+		}
+		return pod
+	}
+	writeStatus := func(pod corev1.Pod) {
+		t.Helper()
+		if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, &pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("write the status of pod %s: %v", pod.Name, err)
+		}
+	}
+
+	first, err := ctrl.Deploy(ctx, "v1", "")
+	if err != nil {
+		t.Fatalf("deploy v1: %v", err)
+	}
+	blue := podOf(slot.Blue)
+	now := metav1.Now()
+	blue.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: "10.9.0.1", PodIPs: []corev1.PodIP{{IP: "10.9.0.1"}}, StartTime: &now,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "web", Image: "example.invalid/shop:v1", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}},
+	}
+	writeStatus(blue)
+	if d := ended(first.ID); d.Phase != string(deploy.PhaseSucceeded) || d.Slot != slot.Blue {
+		t.Fatalf("v1: %s in %s (%s), want succeeded in blue", d.Phase, d.Slot, d.Reason)
+	}
+	if got := selector(); got != "blue" {
+		t.Fatalf("production service selects %q after v1, want blue", got)
+	}
+
+	began := time.Now()
+	second, err := ctrl.Deploy(ctx, "v2", "")
+	if err != nil {
+		t.Fatalf("deploy v2: %v", err)
+	}
+	pod := podOf(slot.Green)
+	pod.Status.Phase = corev1.PodPending
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name:  "web",
+		Image: "example.invalid/shop:v2",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason:  "ImagePullBackOff",
+			Message: `Back-off pulling image "example.invalid/shop:v2"`,
+		}},
+	}}
+	writeStatus(pod)
+
+	d := ended(second.ID)
+	took := time.Since(began)
+	if d.Phase != string(deploy.PhaseFailed) || d.TrafficMoved {
+		t.Fatalf("v2: %s (moved %v, %s), want failed before traffic moved", d.Phase, d.TrafficMoved, d.Reason)
+	}
+	for _, want := range []string{"v2 in green cannot start", pod.Name, "ImagePullBackOff", "no user traffic reached it"} {
+		if !strings.Contains(d.Reason, want) {
+			t.Errorf("reason %q does not say %q", d.Reason, want)
+		}
+	}
+	if took >= readyTimeout {
+		t.Errorf("failed after %s: it waited for the ready timeout", took)
+	}
+	t.Logf("v2 failed %s after deploy: %s", took.Round(time.Millisecond), d.Reason)
+	if got := selector(); got != "blue" {
+		t.Errorf("production service selects %q after the failed v2, want blue", got)
+	}
 }
