@@ -20,15 +20,24 @@ import (
 func (sw *Switcher) previewService() string { return sw.opts.App + "-preview" }
 
 // setService applies the production Service, then the preview Service,
-// each read back.
+// each read back. The production Service selects the slot that gets all
+// production traffic — the live one, or, while a deployment bakes, the new
+// slot with 100% while the old one is still called live — and the preview
+// Service the other; both carry the route's live slot (LiveAnnotation), so
+// readService reads back the route as written.
 func (sw *Switcher) setService(ctx context.Context, live slot.Slot, w map[slot.Slot]int) error {
-	if w[live] != 100 {
+	serving := live
+	switch {
+	case w[live] == 100:
+	case w[live.Other()] == 100:
+		serving = live.Other()
+	default:
 		return ErrSplitInServiceMode
 	}
-	if err := sw.applySelector(ctx, sw.opts.App, live, live); err != nil {
+	if err := sw.applySelector(ctx, sw.opts.App, serving, live); err != nil {
 		return err
 	}
-	return sw.applySelector(ctx, sw.previewService(), live.Other(), live)
+	return sw.applySelector(ctx, sw.previewService(), serving.Other(), live)
 }
 
 // applySelector applies Service name selecting slot s's pods, then reads
@@ -59,15 +68,21 @@ func (sw *Switcher) applySelector(ctx context.Context, name string, s, live slot
 	return nil
 }
 
-// readService reads the route from the production Service's selector.
+// readService reads the route from the production Service: the slot its
+// selector names gets 100%; the live slot is the one its LiveAnnotation
+// names (the selected one when the annotation is missing or invalid).
 func (sw *Switcher) readService(ctx context.Context) (slot.Slot, map[slot.Slot]int, error) {
 	got, err := sw.client.CoreV1().Services(sw.opts.Namespace).Get(ctx, sw.opts.App, metav1.GetOptions{})
 	if err != nil {
 		return "", nil, fmt.Errorf("read service %s: %w", sw.opts.App, err)
 	}
-	live, err := slot.Parse(got.Spec.Selector[sw.opts.SlotLabel])
+	serving, err := slot.Parse(got.Spec.Selector[sw.opts.SlotLabel])
 	if err != nil {
 		return "", nil, fmt.Errorf("service %s selector %v: %w", sw.opts.App, got.Spec.Selector, err)
 	}
-	return live, map[slot.Slot]int{live: 100, live.Other(): 0}, nil
+	live, err := slot.Parse(got.Annotations[LiveAnnotation])
+	if err != nil {
+		live = serving
+	}
+	return live, map[slot.Slot]int{serving: 100, serving.Other(): 0}, nil
 }

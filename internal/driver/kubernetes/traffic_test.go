@@ -134,9 +134,13 @@ func TestServiceModeSwitchesSelectors(t *testing.T) {
 	ns := env.Namespace(t)
 	opts := testOptions(ns, TrafficService)
 	both := []string{servicePath(ns, "shop"), servicePath(ns, "shop-preview")}
-	check := func(t *testing.T, live slot.Slot, _ int) {
+	check := func(t *testing.T, live slot.Slot, blue int) {
 		t.Helper()
-		for name, want := range map[string]slot.Slot{"shop": live, "shop-preview": live.Other()} {
+		serving := slot.Green // the slot with all production traffic
+		if blue == 100 {
+			serving = slot.Blue
+		}
+		for name, want := range map[string]slot.Slot{"shop": serving, "shop-preview": serving.Other()} {
 			svc, err := env.Client().CoreV1().Services(ns).Get(t.Context(), name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -151,6 +155,7 @@ func TestServiceModeSwitchesSelectors(t *testing.T) {
 	}
 	run(t, env.Config(), opts, []step{
 		{live: slot.Blue, blue: 100, writes: both},
+		{live: slot.Blue, blue: 0, writes: both}, // baking: green has 100% while blue is still live
 		{live: slot.Green, blue: 0, writes: both},
 		{live: slot.Blue, blue: 100, writes: both}, // rollback
 	}, check)
