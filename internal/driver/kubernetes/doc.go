@@ -12,5 +12,9 @@
 // replicas); a pod that cannot start (ImagePullBackOff, CrashLoopBackOff,
 // a container that exits) is reported with its own reason at once. Stop
 // scales the Deployment to 0. The traffic modes implement the controller's
-// Router: a switch is one write, read back.
+// Router (Switcher): every write is a server-side apply read back at once;
+// a switch is one write in gateway mode (the HTTPRoute), two in service
+// mode (the production Service's selector, which is the switch, then the
+// preview Service) and one or two in ingress-nginx mode (the canary's
+// weight; a change of live slot first moves the main Ingress).
 package kubernetes
