@@ -137,6 +137,14 @@ type KubernetesDriver struct {
 	// available for the slot to be ready.
 	MinReady Percent           `yaml:"min_ready"`
 	Traffic  KubernetesTraffic `yaml:"traffic"`
+	// Gateway is the Gateway the HTTPRoute attaches to (its parentRef),
+	// "name" in Namespace or "namespace/name"; required when Traffic is
+	// gateway.
+	Gateway string `yaml:"gateway"`
+	// IngressClass is the ingressClassName of both Ingresses (traffic
+	// ingress-nginx); "" leaves it out, so the cluster's default
+	// IngressClass applies.
+	IngressClass string `yaml:"ingress_class"`
 	// Port is the Services' port and the pods' target port.
 	Port int `yaml:"port"`
 }

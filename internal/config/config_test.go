@@ -564,3 +564,44 @@ strategy: all-at-once
 		t.Errorf("ManifestPath = %q, want empty", c.ManifestPath())
 	}
 }
+
+// TestKubernetesGatewayAndIngressClass: driver.kubernetes.gateway and
+// ingress_class decode as written, default to "", and must be DNS names
+// (the gateway optionally namespace/name); gateway is required in gateway
+// mode.
+func TestKubernetesGatewayAndIngressClass(t *testing.T) {
+	const head = `app: shop
+driver:
+  kind: kubernetes
+  kubernetes:
+    image: shop:{version}
+    template: { spec: { containers: [{ name: web }] } }
+`
+	c := mustParse(t, head+"    traffic: gateway\n    gateway: infra/public-gw\n    ingress_class: nginx.internal\n", nil)
+	if k := c.Driver.Kubernetes; k.Gateway != "infra/public-gw" || k.IngressClass != "nginx.internal" {
+		t.Errorf("gateway %q ingress_class %q", k.Gateway, k.IngressClass)
+	}
+	c = mustParse(t, head+"    traffic: gateway\n    gateway: public\n", nil)
+	if k := c.Driver.Kubernetes; k.Gateway != "public" || k.IngressClass != "" {
+		t.Errorf("gateway %q ingress_class %q, want public and none", k.Gateway, k.IngressClass)
+	}
+	c = mustParse(t, head+"    traffic: ingress-nginx\n", nil)
+	if k := c.Driver.Kubernetes; k.Gateway != "" || k.IngressClass != "" {
+		t.Errorf("defaults: gateway %q ingress_class %q, want both empty", k.Gateway, k.IngressClass)
+	}
+
+	for _, tc := range []struct{ text, want string }{
+		{head + "    traffic: gateway\n", "b.yaml:7:5: driver.kubernetes.gateway: required when driver.kubernetes.traffic is gateway: the Gateway the HTTPRoute attaches to, such as `gateway: my-gateway` (in driver.kubernetes.namespace) or `gateway: infra/my-gateway` (namespace/name)"},
+		{head + "    traffic: gateway\n    gateway: Public\n", `b.yaml:8:14: driver.kubernetes.gateway: invalid Gateway "Public"`},
+		{head + "    traffic: gateway\n    gateway: infra/\n", `driver.kubernetes.gateway: invalid Gateway "infra/"`},
+		{head + "    traffic: gateway\n    gateway: a.b/gw\n", `driver.kubernetes.gateway: invalid Gateway "a.b/gw"`},
+		{head + "    traffic: gateway\n    gateway: infra/gw/x\n", `driver.kubernetes.gateway: invalid Gateway "infra/gw/x"`},
+		{head + "    traffic: ingress-nginx\n    ingress_class: nginx_public\n", `b.yaml:8:20: driver.kubernetes.ingress_class: invalid IngressClass name "nginx_public"`},
+		{head + "    traffic: ingress-nginx\n    ingress_class: " + strings.Repeat("a", 254) + "\n", "driver.kubernetes.ingress_class: invalid IngressClass name"},
+	} {
+		_, err := Parse("b.yaml", []byte(tc.text+"strategy: all-at-once\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\ngot  %v\nwant %q", tc.text[len(head):], err, tc.want)
+		}
+	}
+}

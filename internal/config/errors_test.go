@@ -32,6 +32,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_static", `bad_static.yaml:5:30: driver.static.blue[1]: invalid backend "10.0.0.5"`},
 		{"bad_driver_kind", `bad_driver_kind.yaml:3:9: driver.kind: unknown driver "docker"`},
 		{"kubernetes_service_weights", "kubernetes_service_weights.yaml:8:11: strategy: traffic service switches the Service's selector and cannot weight traffic, so it needs strategy: all-at-once, not linear; for a gradual shift use driver.kubernetes.traffic gateway, ingress-nginx or router"},
+		{"kubernetes_gateway", "kubernetes_gateway.yaml:7:5: driver.kubernetes.gateway: required when driver.kubernetes.traffic is gateway: the Gateway the HTTPRoute attaches to, such as `gateway: my-gateway`"},
 		{"kubernetes_template", "kubernetes_template.yaml:7:7: driver.kubernetes.template: set either driver.kubernetes.manifest or driver.kubernetes.template, not both"},
 		{"missing_app", "missing_app.yaml:1:1: app: required"},
 		{"missing_command", "missing_command.yaml:3:3: driver.process.command: required when driver.kind is process"},

@@ -170,6 +170,12 @@ func (v *validator) driver() {
 // namespace names.
 var kubeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
+// kubeSubdomain is a DNS-1123 subdomain (at most 253 characters), the rule
+// for Gateway and IngressClass names.
+var kubeSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func validSubdomain(s string) bool { return len(s) <= 253 && kubeSubdomain.MatchString(s) }
+
 // kubeLabelKey is a label key: an optional DNS prefix and a name.
 var kubeLabelKey = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 
@@ -206,6 +212,18 @@ func (v *validator) kubernetes() {
 	if k.Port < 1 || k.Port > 65535 {
 		v.at("driver.kubernetes.port", "must be a port from 1 to 65535, not %d", k.Port)
 	}
+	if g := k.Gateway; g != "" {
+		ns, name, cut := strings.Cut(g, "/")
+		if !cut {
+			ns, name = "", g
+		}
+		if (cut && (!kubeName.MatchString(ns) || len(ns) > 63)) || !validSubdomain(name) {
+			v.at("driver.kubernetes.gateway", "invalid Gateway %q: want its name, such as my-gateway, or namespace/name, such as infra/my-gateway, in lowercase letters, digits, '-' and '.'", g)
+		}
+	}
+	if c := k.IngressClass; c != "" && !validSubdomain(c) {
+		v.at("driver.kubernetes.ingress_class", "invalid IngressClass name %q: want a DNS name such as nginx, in lowercase letters, digits, '-' and '.'", c)
+	}
 	switch k.Traffic {
 	case TrafficService:
 		if st := v.c.Strategy; st.Kind != StrategyAllAtOnce {
@@ -217,7 +235,12 @@ func (v *validator) kubernetes() {
 				v.missing("driver.kubernetes.traffic", []string{"driver.kubernetes.traffic", "driver.kubernetes", "driver.kind"}, msg+" (the default strategy)", st.Kind)
 			}
 		}
-	case TrafficGateway, TrafficIngressNginx:
+	case TrafficGateway:
+		if k.Gateway == "" {
+			v.missing("driver.kubernetes.gateway", []string{"driver.kubernetes.traffic", "driver.kubernetes", "driver.kind"},
+				"required when driver.kubernetes.traffic is gateway: the Gateway the HTTPRoute attaches to, such as `gateway: my-gateway` (in driver.kubernetes.namespace) or `gateway: infra/my-gateway` (namespace/name)")
+		}
+	case TrafficIngressNginx:
 	case TrafficRouter:
 		v.at("driver.kubernetes.traffic", "traffic router (bluegreen's own router in the cluster) is not available yet: use service, gateway or ingress-nginx")
 	default:

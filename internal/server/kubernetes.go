@@ -54,6 +54,8 @@ func newKubeRuntime(cfg *config.Config) (kubeRuntime, error) {
 		Traffic:       kubernetes.Traffic(k.Traffic),
 		Port:          int32(k.Port),
 		PreviewHeader: cfg.Routing.PreviewHeader.Name,
+		Gateway:       k.Gateway,
+		IngressClass:  k.IngressClass,
 	})
 	if err != nil {
 		return kubeRuntime{}, err
