@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -206,9 +207,8 @@ func TestGatewayModeWeightsHTTPRoute(t *testing.T) {
 		if h := fmt.Sprint(headers); h != "[map[name:X-Canary-Version type:Exact value:s3cret]]" {
 			t.Errorf("httproute preview headers %s", h)
 		}
-		parents, _, _ := unstructured.NestedSlice(obj.Object, "spec", "parentRefs")
-		if p := fmt.Sprint(parents); !strings.Contains(p, "name:public") || !strings.Contains(p, "namespace:infra") {
-			t.Errorf("httproute parentRefs %s", p)
+		if got, want := parentRefs(obj), "infra/public"; got != want {
+			t.Errorf("httproute parentRefs %s, want %s", got, want)
 		}
 	}
 	run(t, env.Config(), opts, []step{
@@ -219,6 +219,102 @@ func TestGatewayModeWeightsHTTPRoute(t *testing.T) {
 		{live: slot.Green, blue: 0, writes: one},
 		{live: slot.Blue, blue: 100, writes: one}, // rollback
 	}, check)
+}
+
+// parentRefs is "namespace/name …" of an HTTPRoute's parentRefs ("name"
+// without a namespace), each a Gateway of the Gateway API group.
+func parentRefs(route *unstructured.Unstructured) string {
+	refs, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs")
+	var parts []string
+	for _, r := range refs {
+		m := r.(map[string]any)
+		p := fmt.Sprint(m["name"])
+		if ns, ok := m["namespace"]; ok {
+			p = fmt.Sprint(ns) + "/" + p
+		}
+		if m["group"] != "gateway.networking.k8s.io" || m["kind"] != "Gateway" { // the CRD's defaults
+			p += fmt.Sprintf("(%v %v)", m["group"], m["kind"])
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestGatewayParentRefFollowsOptions: Options.Gateway "name" is a parentRef
+// without a namespace (the route's own), "namespace/name" one with it; a
+// Switcher with another Gateway moves the route to it in its one write.
+func TestGatewayParentRefFollowsOptions(t *testing.T) {
+	env := kubetest.Shared(t)
+	env.InstallGatewayAPI(t)
+	ns := env.Namespace(t)
+	dyn, err := dynamic.NewForConfig(env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ gateway, want string }{
+		{"public", "public"},
+		{"infra/public", "infra/public"},
+		{"edge", "edge"},
+	} {
+		opts := testOptions(ns, TrafficGateway)
+		opts.Gateway = tc.gateway
+		ccfg, writes := counted(env.Config())
+		sw, err := NewSwitcher(ccfg, opts, noReady)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 100}); err != nil {
+			t.Fatalf("gateway %s: %v", tc.gateway, err)
+		}
+		if got, want := writes.take(), []string{routePath(ns, "shop")}; !slices.Equal(got, want) {
+			t.Errorf("gateway %s: writes %v, want %v", tc.gateway, got, want)
+		}
+		obj, err := dyn.Resource(httpRoutes).Namespace(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := parentRefs(obj); got != tc.want {
+			t.Errorf("gateway %s: httproute parentRefs %s, want %s", tc.gateway, got, tc.want)
+		}
+	}
+}
+
+// TestIngressClassFollowsOptions: Options.IngressClass is the
+// ingressClassName of both Ingresses read back; a Switcher with another
+// class rewrites the main Ingress too, and "" takes the class off both.
+func TestIngressClassFollowsOptions(t *testing.T) {
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	ingresses := env.Client().NetworkingV1().Ingresses(ns)
+	both := []string{ingressPath(ns, "shop"), ingressPath(ns, "shop-canary")}
+	for _, class := range []string{"nginx", "internal", ""} {
+		opts := testOptions(ns, TrafficIngressNginx)
+		opts.IngressClass = class
+		ccfg, writes := counted(env.Config())
+		sw, err := NewSwitcher(ccfg, opts, noReady)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.SetRoute(slot.Blue, map[slot.Slot]int{slot.Blue: 90, slot.Green: 10}); err != nil {
+			t.Fatalf("class %q: %v", class, err)
+		}
+		if got := writes.take(); !slices.Equal(got, both) {
+			t.Errorf("class %q: writes %v, want %v (a new class rewrites the main Ingress)", class, got, both)
+		}
+		for _, name := range []string{"shop", "shop-canary"} {
+			ing, err := ingresses.Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "<none>"
+			if ing.Spec.IngressClassName != nil {
+				got = *ing.Spec.IngressClassName
+			}
+			if want := cmp.Or(class, "<none>"); got != want {
+				t.Errorf("ingress %s: ingressClassName %s, want %s", name, got, want)
+			}
+		}
+	}
 }
 
 // backendRefs is "name:port=weight …" of an HTTPRoute rule ("-" for no
