@@ -220,13 +220,24 @@ func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
 		}
 		return d
 	}
-	selector := func() string {
+	// selector is the production Service's slot once it reads want, or
+	// what it reads after a deadline: the controller persists a
+	// transition before it applies the route the transition announces.
+	selector := func(want string) string {
 		t.Helper()
-		svc, err := client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-		if err != nil {
+		var got string
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			svc, err := client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			got = svc.Spec.Selector["version"]
+			return got == want, nil
+		})
+		if err != nil && got == "" {
 			t.Fatalf("read back production service: %v", err)
 		}
-		return svc.Spec.Selector["version"]
+		return got
 	}
 
 	// podOf waits for the pod of slot sl and returns it.
@@ -273,7 +284,7 @@ func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
 	if d := ended(first.ID); d.Phase != string(deploy.PhaseSucceeded) || d.Slot != slot.Blue {
 		t.Fatalf("v1: %s in %s (%s), want succeeded in blue", d.Phase, d.Slot, d.Reason)
 	}
-	if got := selector(); got != "blue" {
+	if got := selector("blue"); got != "blue" {
 		t.Fatalf("production service selects %q after v1, want blue", got)
 	}
 
@@ -308,7 +319,7 @@ func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
 		t.Errorf("failed after %s: it waited for the ready timeout", took)
 	}
 	t.Logf("v2 failed %s after deploy: %s", took.Round(time.Millisecond), d.Reason)
-	if got := selector(); got != "blue" {
+	if got := selector("blue"); got != "blue" {
 		t.Errorf("production service selects %q after the failed v2, want blue", got)
 	}
 }
