@@ -36,6 +36,7 @@ type kubeOptions struct {
 	bake           string
 	scaleDownDelay string
 	replicas       int
+	gateway        string // driver.kubernetes.gateway (traffic gateway)
 }
 
 // kubeApp is one bluegreen setup in a temp dir against a namespace of the
@@ -100,7 +101,7 @@ driver:
         containers: [{ name: web, image: "example.com/shop:template" }]
     image: "example.com/shop:{version}"
     replicas: %d
-    traffic: %s
+    traffic: %s%s
 health: { interval: 200ms, ready_timeout: 2m }
 routing:
   preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }
@@ -109,7 +110,7 @@ bake_time: %s
 scale_down_delay: %s
 checks: []
 `, appName, ports[0], ports[1], a.admin, a.counter.kubeconfig(t, env), a.ns, env.NodeName(),
-		o.replicas, o.traffic, o.strategy, o.bake, o.scaleDownDelay)
+		o.replicas, o.traffic, gatewayLine(o.gateway), o.strategy, o.bake, o.scaleDownDelay)
 	if err := os.WriteFile(a.cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +142,7 @@ func (a *kubeApp) start() {
 	waitFor(a.t, time.Minute, "serve to answer", func() bool {
 		select {
 		case err := <-done:
+			a.serve = nil
 			a.t.Fatalf("serve exited early: %v\n%s", err, a.logs.String())
 		default:
 		}
@@ -434,4 +436,12 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// gatewayLine is the driver.kubernetes.gateway line of the config, if any.
+func gatewayLine(gateway string) string {
+	if gateway == "" {
+		return ""
+	}
+	return "\n    gateway: " + gateway
 }
