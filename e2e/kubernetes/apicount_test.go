@@ -19,8 +19,8 @@ import (
 
 // apiCounter is a reverse proxy in front of the API server that counts
 // the requests passing through it by verb and object. serve's kubeconfig
-// points at it (plain HTTP on loopback, no credentials: the proxy adds the
-// admin's), so every API call serve makes is counted without touching
+// points at it (plain HTTP on loopback, no credentials: the proxy adds
+// those of its rest.Config), so every API call serve makes is counted without touching
 // serve.
 type apiCounter struct {
 	srv *httptest.Server
@@ -29,9 +29,9 @@ type apiCounter struct {
 	counts map[string]int // "PATCH services/shop" → n
 }
 
-func newAPICounter(t *testing.T, env *kubetest.Env) *apiCounter {
+// newAPICounter proxies to the API server of cfg with cfg's credentials.
+func newAPICounter(t *testing.T, cfg *rest.Config) *apiCounter {
 	t.Helper()
-	cfg := env.Config()
 	target, err := url.Parse(cfg.Host)
 	if err != nil {
 		t.Fatal(err)

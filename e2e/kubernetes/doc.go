@@ -7,7 +7,9 @@
 // control plane, writes a config with `bluegreen init` and its own driver
 // section, starts serve with a kubeconfig that points at a counting proxy
 // in front of the API server (so the API writes of a deployment are
-// counted outside serve), deploys, and reads the Deployments, Services,
+// counted outside serve), which talks as the ServiceAccount of
+// deploy/kubernetes under its Role (RBAC: a verb the Role lacks fails the
+// test), deploys, and reads the Deployments, Services,
 // HTTPRoute or Ingresses back with client-go.
 //
 // It has no code outside its tests.

@@ -40,8 +40,9 @@ type kubeOptions struct {
 }
 
 // kubeApp is one bluegreen setup in a temp dir against a namespace of the
-// shared control plane: config from `bluegreen init`, a serve process, and
-// the counter its API calls pass through.
+// shared control plane: config from `bluegreen init`, a serve process that
+// talks to the API server as the ServiceAccount of deploy/kubernetes under
+// its Role, and the counter its API calls pass through.
 type kubeApp struct {
 	t       *testing.T
 	env     *kubetest.Env
@@ -66,7 +67,7 @@ func newKubeApp(t *testing.T, o kubeOptions) *kubeApp {
 	}
 	a := &kubeApp{t: t, env: env, client: env.Client(), ns: env.Namespace(t), dir: t.TempDir(), logs: &syncBuffer{}}
 	a.cfg = filepath.Join(a.dir, "bluegreen.yaml")
-	a.counter = newAPICounter(t, env)
+	a.counter = newAPICounter(t, serveIdentity(t, env, a.ns))
 
 	// `bluegreen init` writes the config and the secrets; the test then
 	// replaces the config's settings with its own, keeping the secrets'
