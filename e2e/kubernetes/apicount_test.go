@@ -94,17 +94,6 @@ func (c *apiCounter) writesSince(before map[string]int) (map[string]int, int) {
 	return out, total
 }
 
-// readsSince is the number of GET requests since before.
-func (c *apiCounter) readsSince(before map[string]int) int {
-	total := 0
-	for k, n := range c.snapshot() {
-		if strings.HasPrefix(k, http.MethodGet+" ") {
-			total += n - before[k]
-		}
-	}
-	return total
-}
-
 // formatCounts writes counts sorted by key, for a log line.
 func formatCounts(counts map[string]int) string {
 	var parts []string

@@ -118,6 +118,18 @@ func TestGatewayLinearWeights(t *testing.T) {
 	if w[v2.Slot] != 100 || w[v2.Slot.Other()] != 0 || live != string(v2.Slot) {
 		t.Errorf("httproute at the end: weights %v, live %q; want %s 100, %s 0, live %s", w, live, v2.Slot, v2.Slot.Other(), v2.Slot)
 	}
+	dyn, err := dynamic.NewForConfig(a.env.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := dyn.Resource(httpRoutes).Namespace(a.ns).Get(t.Context(), appName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parents, _, _ := unstructured.NestedSlice(obj.Object, "spec", "parentRefs")
+	if len(parents) != 1 || parents[0].(map[string]any)["name"] != "shop-gateway" {
+		t.Errorf("httproute parentRefs %v, want the Gateway shop-gateway of driver.kubernetes.gateway", parents)
+	}
 	waitFor(t, time.Minute, "the old deployment to scale to 0", func() bool {
 		return *a.deploymentObject(v2.Slot.Other()).Spec.Replicas == 0
 	})
