@@ -71,10 +71,8 @@ func (d *Driver) Selector(s slot.Slot) map[string]string {
 	return map[string]string{AppLabel: d.opts.App, d.opts.SlotLabel: string(s)}
 }
 
-func (o Options) withDefaults() (Options, error) {
-	if o.App == "" {
-		return o, errors.New("kubernetes driver: no app name")
-	}
+// defaulted is o with every zero field that has a default set to it.
+func (o Options) defaulted() Options {
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
 	}
@@ -96,6 +94,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Traffic == "" {
 		o.Traffic = TrafficService
 	}
+	return o
+}
+
+// withDefaults is o defaulted, or why the driver cannot run with it.
+func (o Options) withDefaults() (Options, error) {
+	if o.App == "" {
+		return o, errors.New("kubernetes driver: no app name")
+	}
+	o = o.defaulted()
 	switch {
 	case o.Replicas < 0:
 		return o, fmt.Errorf("kubernetes driver: replicas must not be negative, not %d", o.Replicas)

@@ -84,21 +84,7 @@ var ErrSplitInServiceMode = errors.New("service mode switches only; use gateway,
 // the driver's defaults. It writes nothing: the first SetRoute creates the
 // objects, and the first Route reads them.
 func NewSwitcher(cfg *rest.Config, opts Options, ready ReadyFunc) (*Switcher, error) {
-	if opts.Namespace == "" {
-		opts.Namespace = DefaultNamespace
-	}
-	if opts.SlotLabel == "" {
-		opts.SlotLabel = DefaultSlotLabel
-	}
-	if opts.Port == 0 {
-		opts.Port = DefaultPort
-	}
-	if opts.Replicas == 0 {
-		opts.Replicas = DefaultReplicas
-	}
-	if opts.Traffic == "" {
-		opts.Traffic = TrafficService
-	}
+	opts = opts.defaulted()
 	switch {
 	case opts.App == "":
 		return nil, errors.New("kubernetes traffic: no app name")
