@@ -258,7 +258,10 @@ func (a *kubeApp) deploy(version string) int64 {
 	return id
 }
 
-// waitEnded waits until deployment id is no longer active and returns it.
+// waitEnded waits until deployment id is no longer active and returns it;
+// for one that succeeded, also until serve has applied the route it ends
+// with (the controller persists the transition before it writes the route
+// objects, so the objects may lag the event by a pass).
 func (a *kubeApp) waitEnded(id int64, within time.Duration) deploymentView {
 	a.t.Helper()
 	var v deploymentView
@@ -266,6 +269,12 @@ func (a *kubeApp) waitEnded(id int64, within time.Duration) deploymentView {
 		v = a.deployment(id)
 		return !v.Active
 	})
+	if v.Phase == "succeeded" {
+		waitFor(a.t, within, fmt.Sprintf("the route of deployment %d to be applied", id), func() bool {
+			r := a.status().Route
+			return r.Live == v.Slot && r.Weights[v.Slot] == 100
+		})
+	}
 	return v
 }
 
