@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -53,7 +54,7 @@ type app struct {
 	prod, admin    string
 	serve          *exec.Cmd
 	serveDone      chan error
-	logs           *syncBuffer
+	logs           *capture.Buffer
 }
 
 type appOptions struct {
@@ -118,7 +119,7 @@ checks:
 			t.Fatal(err)
 		}
 	}
-	a.logs = &syncBuffer{}
+	a.logs = &capture.Buffer{}
 	t.Cleanup(func() {
 		a.stop()
 		if left := a.shopProcesses(); len(left) > 0 {
@@ -355,24 +356,6 @@ func mustFreePorts(t *testing.T, n int) []int {
 		t.Fatal(err)
 	}
 	return ports
-}
-
-// syncBuffer collects a child's output safely from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func phasesOf(evs []store.Event) []string {

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
@@ -34,7 +35,7 @@ func startMCPApp(t *testing.T, bin, slot, version string) string {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", mustFreePorts(t, 1)[0])
 	cmd := exec.Command(bin, "--listen", addr, "--version", version, "--slot", slot)
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func newMCPBluegreen(t *testing.T) *app {
 	dir := t.TempDir()
 	ports := mustFreePorts(t, 3)
 	a := &app{t: t, dir: dir, cfg: filepath.Join(dir, "bluegreen.yaml"),
-		prod: fmt.Sprintf("127.0.0.1:%d", ports[0]), admin: fmt.Sprintf("127.0.0.1:%d", ports[2]), logs: &syncBuffer{}}
+		prod: fmt.Sprintf("127.0.0.1:%d", ports[0]), admin: fmt.Sprintf("127.0.0.1:%d", ports[2]), logs: &capture.Buffer{}}
 	yaml := fmt.Sprintf(`app: clinic
 listen: %s
 preview_listen: 127.0.0.1:%d

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 )
@@ -117,7 +118,7 @@ releases:
 		t.Fatal(err)
 	}
 	ca.token = strings.TrimSpace(string(tok))
-	a.logs = &syncBuffer{}
+	a.logs = &capture.Buffer{}
 	t.Cleanup(func() {
 		a.stop()
 		if left := a.shopProcesses(); len(left) > 0 {

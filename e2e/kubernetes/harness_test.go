@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -56,7 +57,7 @@ type kubeApp struct {
 
 	serve     *exec.Cmd
 	serveDone chan error
-	logs      *syncBuffer
+	logs      *capture.Buffer
 }
 
 func newKubeApp(t *testing.T, o kubeOptions) *kubeApp {
@@ -65,7 +66,7 @@ func newKubeApp(t *testing.T, o kubeOptions) *kubeApp {
 	if o.replicas == 0 {
 		o.replicas = 2
 	}
-	a := &kubeApp{t: t, env: env, client: env.Client(), ns: env.Namespace(t), dir: t.TempDir(), logs: &syncBuffer{}}
+	a := &kubeApp{t: t, env: env, client: env.Client(), ns: env.Namespace(t), dir: t.TempDir(), logs: &capture.Buffer{}}
 	a.cfg = filepath.Join(a.dir, "bluegreen.yaml")
 	a.counter = newAPICounter(t, serveIdentity(t, env, a.ns))
 
@@ -428,24 +429,6 @@ func freePorts(t *testing.T, n int) []int {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
-}
-
-// syncBuffer collects a child's output safely from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // gatewayLine is the driver.kubernetes.gateway line of the config, if any.

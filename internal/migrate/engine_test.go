@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/golden"
 )
 
@@ -20,7 +21,7 @@ func TestMigratePlanGolden(t *testing.T) {
 		db := openDB(t, d)
 		seedCustomers(t, db, 3)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		e := New(db, load(t, filepath.Join("testdata", string(d))), testOptions(&rec, &out))
 		p, err := e.Plan(ctx, OpExpand, "")
 		if err != nil {
@@ -58,7 +59,7 @@ func TestMigrateChangedFileRefused(t *testing.T) {
 		seedCustomers(t, db, 3)
 		dir := copyDir(t, d)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		if err := New(db, load(t, dir), testOptions(&rec, &out)).Expand(ctx, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +113,7 @@ func TestMigrateFailureResumes(t *testing.T) {
 		write("expand.sql", "ALTER TABLE t ADD COLUMN a INTEGER;\nALTER TABLE t ADD COLUMN b INTEGER REFERENCES later(id);\nALTER TABLE t ADD COLUMN c INTEGER;\n")
 		write("contract.sql", "-- nothing\n")
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		e := New(db, load(t, dir), testOptions(&rec, &out))
 		err := e.Expand(ctx, "")
 		if d == SQLite {
@@ -157,7 +158,7 @@ func TestMigrateOneRunner(t *testing.T) {
 		ctx := context.Background()
 		db := openDB(t, d)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		set := load(t, filepath.Join("testdata", string(d)))
 		first := New(db, set, testOptions(&rec, &out))
 		unlock, err := first.lockRunner(ctx)
@@ -170,7 +171,7 @@ func TestMigrateOneRunner(t *testing.T) {
 			// too, since the advisory lock is held by one session.
 			db2 = db
 		}
-		var out2 syncBuffer
+		var out2 capture.Buffer
 		second := New(db2, set, testOptions(&rec, &out2))
 		err = second.Expand(ctx, "")
 		if !errors.Is(err, ErrRunnerBusy) {
@@ -207,7 +208,7 @@ func TestMigrateBackfillResumesAfterKill(t *testing.T) {
 		clean := openDB(t, d)
 		seedCustomers(t, clean, rows)
 		var rec0 recorder
-		var out0 syncBuffer
+		var out0 capture.Buffer
 		if err := New(clean, load(t, filepath.Join("testdata", string(d))), testOptions(&rec0, &out0)).Expand(ctx, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +223,7 @@ func TestMigrateBackfillResumesAfterKill(t *testing.T) {
 				kill() // after the third batch committed
 			}
 		}
-		var out syncBuffer
+		var out capture.Buffer
 		set := load(t, filepath.Join("testdata", string(d)))
 		err := New(db, set, testOptions(&rec, &out)).Expand(killCtx, "")
 		if !errors.Is(err, context.Canceled) {
@@ -260,7 +261,7 @@ func TestMigrateBackfillThrottles(t *testing.T) {
 	db := openDB(t, SQLite)
 	seedCustomers(t, db, 1000)
 	var rec recorder
-	var out syncBuffer
+	var out capture.Buffer
 	opts := testOptions(&rec, &out)
 	opts.BatchTarget = time.Nanosecond // every batch is "slow"
 	if err := New(db, load(t, filepath.Join("testdata", "sqlite")), opts).Expand(ctx, ""); err != nil {

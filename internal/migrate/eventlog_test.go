@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 )
 
 // TestMigrateEventLog: the engine logs phase changes and refused
@@ -20,7 +22,7 @@ func TestMigrateEventLog(t *testing.T) {
 		db := openDB(t, d)
 		seedCustomers(t, db, 10)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		set := load(t, copyDir(t, d))
 		e := New(db, set, testOptions(&rec, &out))
 

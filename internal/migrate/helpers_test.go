@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 )
 
@@ -108,25 +109,7 @@ func (r *recorder) of(k EventKind) []Event {
 	return out
 }
 
-// syncBuffer is an io.Writer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testOptions(rec *recorder, out *syncBuffer) Options {
+func testOptions(rec *recorder, out *capture.Buffer) Options {
 	return Options{
 		LockTimeout: 200 * time.Millisecond,
 		RetryBase:   20 * time.Millisecond,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 )
 
@@ -58,7 +59,7 @@ func TestMigrateBackfillKillProcess(t *testing.T) {
 	clean := openDB(t, Postgres)
 	seedCustomers(t, clean, rows)
 	var rec0 recorder
-	var out0 syncBuffer
+	var out0 capture.Buffer
 	opts0 := testOptions(&rec0, &out0)
 	opts0.BatchSize = batch
 	if err := New(clean, set, opts0).Expand(ctx, ""); err != nil {
@@ -84,7 +85,7 @@ func TestMigrateBackfillKillProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var childOut syncBuffer
+	var childOut capture.Buffer
 	cmd.Stderr = &childOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -212,13 +213,13 @@ func TestMigrateBackfillKillProcess(t *testing.T) {
 	if got := queryString(t, db, `SELECT count(*) FROM customers WHERE street_address IS NOT NULL`); got != strconv.Itoa(committed*batch) {
 		t.Fatalf("rows backfilled after the kill = %s, want %d (the in-flight batch must have rolled back)", got, committed*batch)
 	}
-	if got := phase(t, New(db, set, testOptions(&recorder{}, &syncBuffer{})), splitAddress); got != PhaseExpanding {
+	if got := phase(t, New(db, set, testOptions(&recorder{}, &capture.Buffer{})), splitAddress); got != PhaseExpanding {
 		t.Fatalf("phase after the kill = %s, want %s", got, PhaseExpanding)
 	}
 
 	// Re-run here: it resumes at the first uncommitted batch.
 	var rec recorder
-	var out syncBuffer
+	var out capture.Buffer
 	opts := testOptions(&rec, &out)
 	opts.BatchSize = batch
 	opts.RunnerWait = killWait // the dead child's advisory lock goes with its session

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 )
 
 // writeMigration writes dir/name/{expand,contract}.sql.
@@ -65,7 +67,7 @@ func TestMigrateLockTimeoutRetriesAndReadersFlow(t *testing.T) {
 			timeouts <- ev
 		}
 	}
-	var out syncBuffer
+	var out capture.Buffer
 	e := New(db, load(t, dir), testOptions(&rec, &out))
 	done := make(chan error, 1)
 	go func() { done <- e.Expand(ctx, "") }()
@@ -145,7 +147,7 @@ func TestMigrateInvalidIndexDroppedBeforeRetry(t *testing.T) {
 	dir := t.TempDir()
 	writeMigration(t, dir, "0001_unique_name", "CREATE UNIQUE INDEX CONCURRENTLY customers_name_u ON customers (name);\n", "-- nothing\n")
 	var rec recorder
-	var out syncBuffer
+	var out capture.Buffer
 	e := New(db, load(t, dir), testOptions(&rec, &out))
 	if err := e.Expand(ctx, ""); err == nil {
 		t.Fatal("expand over duplicate names succeeded")

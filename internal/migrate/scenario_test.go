@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 )
 
 const splitAddress = "0001_split_address"
@@ -22,7 +24,7 @@ func TestMigrateSplitAddressScenario(t *testing.T) {
 		db := openDB(t, d)
 		seedCustomers(t, db, 1200)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		e := New(db, load(t, copyDir(t, d)), testOptions(&rec, &out))
 
 		if err := e.Expand(ctx, ""); err != nil {
@@ -136,7 +138,7 @@ func TestMigrateValidateShowsRows(t *testing.T) {
 		db := openDB(t, d)
 		seedCustomers(t, db, 10)
 		var rec recorder
-		var out syncBuffer
+		var out capture.Buffer
 		e := New(db, load(t, copyDir(t, d)), testOptions(&rec, &out))
 		if err := e.Expand(ctx, ""); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 )
 
 // TestMigrateThrottleRules: the three rules of the backfill throttle, and
@@ -48,7 +50,7 @@ func TestMigrateBackfillDutyCycle(t *testing.T) {
 	db := openDB(t, SQLite)
 	seedCustomers(t, db, 1200)
 	var rec recorder
-	var out syncBuffer
+	var out capture.Buffer
 	opts := testOptions(&rec, &out)
 	opts.DutyCycle = 0.5
 	if err := New(db, load(t, copyDir(t, SQLite)), opts).Expand(ctx, ""); err != nil {

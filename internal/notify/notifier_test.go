@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -202,24 +202,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func deliveries(t *testing.T, reg *prometheus.Registry, host string, o outcome) float64 {
 	t.Helper()
 	return counter(t, reg, "bluegreen_webhook_deliveries_total", map[string]string{"url_host": host, "outcome": string(o)})
-}
-
-// syncBuffer is a log sink safe for the workers' concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestDeliversEventAsJSONWithText(t *testing.T) {
@@ -450,7 +432,7 @@ func TestDropsOldestWhenQueueFull(t *testing.T) {
 		return http.StatusOK
 	})
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	n := New([]string{h.srv.URL}, nil, logger, reg, fast(WithQueueSize(2))...)
 	r := start(t, n, "shop")
@@ -518,7 +500,7 @@ func TestSecretsInURLNeverLogged(t *testing.T) {
 	}
 	dead := "http://" + user + ":" + password + "@" + deadHost + "/dead?token=" + url.QueryEscape(deadToken)
 
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	n := New([]string{
@@ -634,7 +616,7 @@ func TestNoURLsStillConsumes(t *testing.T) {
 
 func TestSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	New(nil, nil, logger, reg)
 	New(nil, nil, logger, reg)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 )
 
 func TestNewDriverReadoptsLiveInstances(t *testing.T) {
@@ -75,7 +77,7 @@ func TestNewDriverReadoptsLiveInstances(t *testing.T) {
 }
 
 func TestStartRestartsInstancesGoneAtAdoption(t *testing.T) {
-	var logs syncBuffer
+	var logs capture.Buffer
 	opts := testOptions(t, &logs)
 	a, err := newDriver(opts, fastTimings())
 	if err != nil {

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
@@ -42,24 +42,6 @@ func fastTimings() timings {
 		maxBackoff:  100 * time.Millisecond,
 		stableAfter: 30 * time.Second,
 	}
-}
-
-// syncBuffer collects the driver's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testOptions runs the test binary as a "serve" helper with extra flags.
@@ -261,7 +243,7 @@ func TestStopKillsProcessGroups(t *testing.T) {
 }
 
 func TestStopKillsInstanceThatIgnoresSIGTERM(t *testing.T) {
-	var logs syncBuffer
+	var logs capture.Buffer
 	opts := testOptions(t, &logs, "--ignore-term")
 	opts.Instances = 1
 	opts.StopTimeout = 300 * time.Millisecond
@@ -292,7 +274,7 @@ func TestStopKillsInstanceThatIgnoresSIGTERM(t *testing.T) {
 }
 
 func TestInstanceThatExitsIsRestarted(t *testing.T) {
-	var logs syncBuffer
+	var logs capture.Buffer
 	opts := testOptions(t, &logs)
 	opts.Instances = 1
 	d := newTestDriver(t, opts)
@@ -451,7 +433,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestCrashLoopIsRestartedUntilStopped(t *testing.T) {
-	var logs syncBuffer
+	var logs capture.Buffer
 	opts := testOptions(t, &logs)
 	opts.Command = []string{"/bin/sh", "-c", "echo crashing on {port} in {slot}; exit 3"}
 	opts.Instances = 1
