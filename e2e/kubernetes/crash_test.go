@@ -1,11 +1,9 @@
 package kubee2e
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,14 +25,7 @@ func TestGatewayKilledDuringShiftResumes(t *testing.T) {
 	a := newKubeApp(t, kubeOptions{traffic: "gateway", gateway: "shop-gateway",
 		strategy: "linear 25% every 3s", bake: "1s", scaleDownDelay: "1m"})
 	newSlot := slot.Green // v1, the first release, goes into blue
-	tl := &timeline{}
-	tl.poll(t, func(ctx context.Context) (string, error) {
-		w, _, err := a.routeWeights(ctx)
-		if err != nil {
-			return "", err
-		}
-		return strconv.Itoa(w[newSlot]), nil
-	})
+	tl := a.routeTimeline(newSlot)
 	a.start()
 	a.deployWeighted(t, "v1", nil)
 

@@ -89,6 +89,19 @@ func (a *kubeApp) ingressWeight(ctx context.Context, s slot.Slot) (weight int, m
 	return 0, main, canary, nil
 }
 
+// routeTimeline follows slot s's weight in the HTTPRoute from now on.
+func (a *kubeApp) routeTimeline(s slot.Slot) *timeline {
+	tl := &timeline{}
+	tl.poll(a.t, func(ctx context.Context) (string, error) {
+		w, _, err := a.routeWeights(ctx)
+		if err != nil {
+			return "", err
+		}
+		return strconv.Itoa(w[s]), nil
+	})
+	return tl
+}
+
 // TestGatewayLinearWeights: traffic gateway, linear 25% every 2s. v2's
 // slot gets 25, 50, 75 and 100 percent in that order, each step an event
 // of the deployment with its data.weight and each seen in the HTTPRoute,
@@ -99,14 +112,7 @@ func TestGatewayLinearWeights(t *testing.T) {
 	a := newKubeApp(t, kubeOptions{traffic: "gateway", gateway: "shop-gateway",
 		strategy: "linear 25% every 2s", bake: "1s", scaleDownDelay: "2s"})
 	var newSlot slot.Slot = slot.Green // v1, the first release, goes into blue
-	tl := &timeline{}
-	tl.poll(t, func(ctx context.Context) (string, error) {
-		w, _, err := a.routeWeights(ctx)
-		if err != nil {
-			return "", err
-		}
-		return strconv.Itoa(w[newSlot]), nil
-	})
+	tl := a.routeTimeline(newSlot)
 	a.start()
 	a.deployWeighted(t, "v1", nil)
 	v2 := a.deployWeighted(t, "v2", tl)
