@@ -57,8 +57,7 @@ func (c *Controller) liveBeforeSwitch(d *store.Deployment, now time.Time) (*live
 	live := d.Slot.Other()
 	m := c.meter.Measure(live).Sub(w.live)
 	lb := &liveBefore{Slot: live, Seconds: length.Seconds(), Requests: m.User.Requests}
-	min := uint64(c.analysis.MinRequests)
-	if m.User.Requests >= min {
+	if m.User.Requests >= uint64(c.analysis.MinRequests) {
 		s := analysis.Summarize(m.User, length)
 		lb.Summary = &s
 	}
@@ -68,11 +67,12 @@ func (c *Controller) liveBeforeSwitch(d *store.Deployment, now time.Time) (*live
 
 // describe tells, for the baking event, what the live baseline is.
 func (lb *liveBefore) describe(need int) string {
+	span := time.Duration(lb.Seconds * float64(time.Second))
 	if lb.Summary != nil {
-		return fmt.Sprintf("live baseline: %d requests on %s in the %s before the switch", lb.Requests, lb.Slot, time.Duration(lb.Seconds*float64(time.Second)))
+		return fmt.Sprintf("live baseline: %d requests on %s in the %s before the switch", lb.Requests, lb.Slot, span)
 	}
 	return fmt.Sprintf("no live baseline: only %d requests on %s in the %s before the switch, need %d; rules that compare with live will be inconclusive",
-		lb.Requests, lb.Slot, time.Duration(lb.Seconds*float64(time.Second)), need)
+		lb.Requests, lb.Slot, span, need)
 }
 
 // bakeReason is the reason of d's move to baking: the bake time and, when
