@@ -32,7 +32,7 @@ const appName = "shop"
 
 // kubeOptions are the parts of the config a test chooses.
 type kubeOptions struct {
-	traffic        string // service, gateway, ingress-nginx
+	traffic        string // service, gateway, ingress-nginx, router
 	strategy       string
 	bake           string
 	scaleDownDelay string
@@ -51,6 +51,7 @@ type kubeApp struct {
 	ns      string
 	dir     string
 	cfg     string
+	prod    string // production listener, host:port
 	admin   string
 	token   string
 	counter *apiCounter
@@ -85,6 +86,7 @@ func newKubeApp(t *testing.T, o kubeOptions) *kubeApp {
 	a.token = strings.TrimSpace(string(token))
 
 	ports := freePorts(t, 3)
+	a.prod = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	a.admin = fmt.Sprintf("127.0.0.1:%d", ports[2])
 	yaml := fmt.Sprintf(`app: %s
 listen: 127.0.0.1:%d

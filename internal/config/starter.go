@@ -54,7 +54,7 @@ driver:
   #   replicas: 2                  # pods per slot
   #   slot_label: version          # the pod label that says blue or green
   #   min_ready: 100%              # share of replicas updated, ready and available to be ready
-  #   traffic: service             # service | gateway | ingress-nginx | router (not available yet)
+  #   traffic: service             # service | gateway | ingress-nginx | router
   #   gateway: ""                  # traffic gateway (required): the HTTPRoute's Gateway, my-gateway or infra/my-gateway
   #   ingress_class: ""            # traffic ingress-nginx: both Ingresses' ingressClassName; "": the cluster's default
   #   port: 80                     # the Services' port and the pods' target port

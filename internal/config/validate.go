@@ -242,7 +242,6 @@ func (v *validator) kubernetes() {
 		}
 	case TrafficIngressNginx:
 	case TrafficRouter:
-		v.at("driver.kubernetes.traffic", "traffic router (bluegreen's own router in the cluster) is not available yet: use service, gateway or ingress-nginx")
 	default:
 		v.at("driver.kubernetes.traffic", "unknown traffic mode %q: want service, gateway, ingress-nginx or router", k.Traffic)
 	}

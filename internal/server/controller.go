@@ -42,8 +42,9 @@ func (s *Server) newController(previewSecret string, reg prometheus.Registerer) 
 		opts.SeedVersion = staticVersion
 	}
 	if k, ok := s.runtime.(kubeRuntime); ok {
-		// Traffic moves by the mode's objects, not through bluegreen's router.
-		if opts.Router, err = kubeRouter(k, previewSecret); err != nil {
+		// Traffic moves by the mode's objects, or through bluegreen's
+		// router fed with the pods' endpoints.
+		if opts.Router, err = kubeRouter(k, opts.Router, previewSecret); err != nil {
 			return nil, fmt.Errorf("kubernetes traffic: %w", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
@@ -12,6 +13,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/kubernetes"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
@@ -108,13 +110,15 @@ func kubeTemplate(cfg *config.Config) (tmpl corev1.PodTemplateSpec, err error) {
 	return tmpl, nil
 }
 
-// kubeRouter is the controller's Router for the kubernetes driver's
-// traffic modes other than router: the Switcher, which moves traffic by
-// writing the mode's objects and counts a slot ready by its Deployment.
-func kubeRouter(rt kubeRuntime, previewSecret string) (deploy.Router, error) {
+// kubeRouter is the controller's Router for the kubernetes driver: in the
+// router traffic mode, bluegreen's own router (r) fed with the slots'
+// endpoints, a slot counting ready once its Deployment is; in the other
+// modes the Switcher, which moves traffic by writing the mode's objects
+// and counts a slot ready by its Deployment.
+func kubeRouter(rt kubeRuntime, r deploy.Router, previewSecret string) (deploy.Router, error) {
 	opts := rt.Options()
 	if opts.Traffic == kubernetes.TrafficRouter {
-		return nil, fmt.Errorf("driver.kubernetes.traffic router is not available yet: use service, gateway or ingress-nginx")
+		return podRouter{Router: r, rt: rt}, nil
 	}
 	opts.PreviewSecret = previewSecret
 	sw, err := kubernetes.NewSwitcher(rt.rest, opts, rt.Ready)
@@ -122,4 +126,57 @@ func kubeRouter(rt kubeRuntime, previewSecret string) (deploy.Router, error) {
 		return nil, err
 	}
 	return sw, nil
+}
+
+// podRouter is bluegreen's router in front of a slot's pods (traffic:
+// router). The pods' addresses come from their EndpointSlices
+// (feedEndpoints), not from the controller, which sees only the ones
+// ready when it starts a slot.
+type podRouter struct {
+	deploy.Router
+	rt kubeRuntime
+}
+
+// SetBackends does nothing: the endpoints are the one source of a slot's
+// addresses (feedEndpoints), and what the controller passes (Start's
+// ready pods, none after a stop) is a stale snapshot of them. A stopped
+// slot's pods leave its endpoints as they terminate.
+func (podRouter) SetBackends(slot.Slot, []string, bool) {}
+
+// SlotReady counts a slot ready when both say so: its Deployment (every
+// pod of the release ready, min_ready) and the router's own health checks
+// of the endpoints. Until the Deployment is ready the slot is short of
+// its replicas, so that a slot whose first pod is up does not count as
+// ready.
+func (p podRouter) SlotReady(sl slot.Slot) (healthy, total int) {
+	healthy, total = p.Router.SlotReady(sl)
+	ctx, cancel := context.WithTimeout(context.Background(), readyReadTimeout)
+	defer cancel()
+	ready, want, err := p.rt.Ready(ctx, sl)
+	if err != nil || want == 0 || ready < want {
+		replicas := int(p.rt.Options().Replicas)
+		return min(healthy, ready), max(total, replicas, want, 1)
+	}
+	return healthy, total
+}
+
+// readyReadTimeout bounds SlotReady's read of the Deployment.
+const readyReadTimeout = 10 * time.Second
+
+// feedEndpoints gives the router the ready endpoints of each slot's
+// Service as they change, until ctx ends (traffic: router). The pods
+// already ready when serve starts stay in rotation; later ones pass the
+// router's health checks first.
+func (k kubeRuntime) feedEndpoints(ctx context.Context, r *router.Router) error {
+	if k.Options().Traffic != kubernetes.TrafficRouter {
+		return nil
+	}
+	err := k.WatchEndpoints(ctx, func(sl slot.Slot, addrs []string, initial bool) {
+		r.SetBackends(sl, addrs, initial)
+	})
+	if err != nil {
+		return fmt.Errorf("kubernetes traffic router: %w", err)
+	}
+	<-ctx.Done()
+	return nil
 }

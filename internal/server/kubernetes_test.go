@@ -101,7 +101,7 @@ func TestKubernetesDriverFromConfig(t *testing.T) {
 		t.Errorf("deployment: image %s, replicas %d; want example.invalid/shop:v1, 1", img, *dep.Spec.Replicas)
 	}
 
-	router, err := kubeRouter(k, "a-preview-secret-of-16+")
+	router, err := kubeRouter(k, nil, "a-preview-secret-of-16+")
 	if err != nil {
 		t.Fatalf("kubeRouter: %v", err)
 	}
@@ -127,10 +127,16 @@ func TestKubernetesDriverFromConfig(t *testing.T) {
 	}
 }
 
-func TestKubernetesRouterModeRefused(t *testing.T) {
-	_, err := kubeRouter(kubeRuntime{Driver: mustKubeDriver(t, kubernetes.TrafficRouter)}, "")
-	if err == nil || !strings.Contains(err.Error(), "not available yet") {
-		t.Errorf("router mode: %v, want not available yet", err)
+// TestKubernetesRouterModeUsesTheRouter: in traffic router the controller
+// drives bluegreen's own router (wrapped to follow the pods), not a
+// Switcher.
+func TestKubernetesRouterModeUsesTheRouter(t *testing.T) {
+	r, err := kubeRouter(kubeRuntime{Driver: mustKubeDriver(t, kubernetes.TrafficRouter)}, routerAdapter{}, "")
+	if err != nil {
+		t.Fatalf("router mode: %v", err)
+	}
+	if _, ok := r.(podRouter); !ok {
+		t.Errorf("router mode: controller router %T, want podRouter", r)
 	}
 }
 
@@ -172,7 +178,7 @@ func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("newKubeRuntime: %v", err)
 	}
-	router, err := kubeRouter(rt, "a-preview-secret-of-16+")
+	router, err := kubeRouter(rt, nil, "a-preview-secret-of-16+")
 	if err != nil {
 		t.Fatalf("kubeRouter: %v", err)
 	}

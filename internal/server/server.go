@@ -120,6 +120,9 @@ func (s *Server) Run(ctx context.Context) error {
 	parts, partsCtx := errgroup.WithContext(partsCtx)
 	parts.Go(func() error { return s.router.Run(partsCtx) })
 	parts.Go(func() error { return s.ctrl.Run(partsCtx) })
+	if k, ok := s.runtime.(kubeRuntime); ok {
+		parts.Go(func() error { return k.feedEndpoints(partsCtx, s.router) })
+	}
 	if s.migrations != nil {
 		parts.Go(func() error { return s.migrations.run(partsCtx) })
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -321,6 +322,9 @@ func deploymentOps(ctx context.Context, cfg *rest.Config, ns, node string) error
 			return fmt.Errorf("version of %s: %q, %v; want %s", s, got, err, version)
 		}
 	}
+	if err := waitEndpoints(ctx, d); err != nil {
+		return err
+	}
 	for _, mode := range []Traffic{TrafficService, TrafficIngressNginx, TrafficGateway} {
 		sw, err := NewSwitcher(cfg, rbacOptions(ns, node, mode), d.Ready)
 		if err != nil {
@@ -347,6 +351,42 @@ func deploymentOps(ctx context.Context, cfg *rest.Config, ns, node string) error
 		return fmt.Errorf("stop blue: %w", err)
 	}
 	return nil
+}
+
+// waitEndpoints watches the slots' endpoints (traffic: router) until both
+// slots have ready addresses.
+func waitEndpoints(ctx context.Context, d *Driver) error {
+	ctx, cancel := context.WithTimeout(ctx, rbacReadyTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[slot.Slot][]string{}
+	both := make(chan struct{})
+	err := d.WatchEndpoints(ctx, func(s slot.Slot, addrs []string, _ bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[s] = addrs
+		if len(seen[slot.Blue]) > 0 && len(seen[slot.Green]) > 0 && both != nil {
+			close(both)
+			both = nil
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("endpoints: %w", err)
+	}
+	mu.Lock()
+	wait := both
+	mu.Unlock()
+	if wait == nil {
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("endpoints: blue %v, green %v after %s", seen[slot.Blue], seen[slot.Green], rbacReadyTimeout)
+	}
 }
 
 // waitSlotReady polls Ready until all of slot's pods are ready; an error

@@ -118,7 +118,8 @@ func NewSwitcher(cfg *rest.Config, opts Options, ready ReadyFunc) (*Switcher, er
 // SwitcherRules are the permissions a Switcher of mode needs in its
 // namespace, for the Role that runs it: get (read back, Route), patch
 // (server-side apply) and create (an apply that finds no object creates
-// it, and the API server asks for create then) of the objects it writes.
+// it, and the API server asks for create then) of the objects it writes;
+// for traffic router, what WatchEndpoints needs (EndpointRules).
 func SwitcherRules(mode Traffic) []rbacv1.PolicyRule {
 	verbs := []string{"create", "get", "patch"}
 	switch mode {
@@ -129,7 +130,8 @@ func SwitcherRules(mode Traffic) []rbacv1.PolicyRule {
 	case TrafficIngressNginx:
 		return []rbacv1.PolicyRule{{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: verbs}}
 	case TrafficRouter:
-		return nil
+		// No Switcher in this mode: bluegreen's router follows the pods.
+		return EndpointRules()
 	}
 	return nil
 }
