@@ -13,7 +13,9 @@ import (
 func TestReadyAddresses(t *testing.T) {
 	d := &Driver{opts: Options{Port: 80}}
 	yes, no := new(true), new(false)
-	port := func(n int32) []discoveryv1.EndpointPort { return []discoveryv1.EndpointPort{{Name: new("http"), Port: new(n)}} }
+	port := func(n int32) []discoveryv1.EndpointPort {
+		return []discoveryv1.EndpointPort{{Name: new("http"), Port: new(n)}}
+	}
 	eps := []*discoveryv1.EndpointSlice{
 		{
 			AddressType: discoveryv1.AddressTypeIPv4,
