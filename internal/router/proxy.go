@@ -103,6 +103,9 @@ type requestInfo struct {
 	context.Context
 	start time.Time
 	pin   bool
+	// secure is set for a request that came over TLS: the sticky cookie
+	// it gets is Secure.
+	secure bool
 	// backend is the instance holding the request's MCP session, nil for
 	// a request that is not pinned.
 	backend *backend
@@ -161,7 +164,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 	s.inflight.Add(1)
 	ctx, cancel := context.WithCancelCause(req.Context())
 	reg := ep.register(cancel)
-	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, backend: b, kind: k, ep: ep, reg: reg, cancel: cancel}
+	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, secure: req.TLS != nil, backend: b, kind: k, ep: ep, reg: reg, cancel: cancel}
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
@@ -279,7 +282,7 @@ func (r *Router) responseHooks() []responseHook {
 // pinSticky sets the sticky cookie when a weighted split chose the slot.
 func (r *Router) pinSticky(s *slotState, resp *http.Response, ri *requestInfo) {
 	if ri != nil && ri.pin {
-		r.sticky.pin(resp.Header, s.slot.Index())
+		r.sticky.pin(resp.Header, s.slot.Index(), ri.secure)
 	}
 }
 

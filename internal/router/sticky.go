@@ -23,8 +23,9 @@ type StickyOptions struct {
 type sticky struct {
 	name string
 	// setCookie holds the Set-Cookie value per slot index (len == cap so an
-	// append never writes into the shared array).
-	setCookie [numSlots][]string
+	// append never writes into the shared array); secureCookie the same
+	// with Secure, for requests that came over TLS.
+	setCookie, secureCookie [numSlots][]string
 }
 
 func newSticky(o *StickyOptions) (*sticky, error) {
@@ -52,6 +53,8 @@ func newSticky(o *StickyOptions) (*sticky, error) {
 			return nil, fmt.Errorf("sticky cookie %q: %w", o.Cookie, err)
 		}
 		st.setCookie[i] = []string{c.String()}[:1:1]
+		c.Secure = true
+		st.secureCookie[i] = []string{c.String()}[:1:1]
 	}
 	return st, nil
 }
@@ -67,13 +70,18 @@ func (s *sticky) lookup(h http.Header) (string, bool) {
 	return "", false
 }
 
-// pin asks the client to stick to the slot with index i.
-func (s *sticky) pin(h http.Header, i int) {
+// pin asks the client to stick to the slot with index i; over TLS
+// (secure) the cookie is Secure.
+func (s *sticky) pin(h http.Header, i int, secure bool) {
+	set := s.setCookie[i]
+	if secure {
+		set = s.secureCookie[i]
+	}
 	if prev := h["Set-Cookie"]; len(prev) > 0 {
-		h["Set-Cookie"] = append(prev, s.setCookie[i][0])
+		h["Set-Cookie"] = append(prev, set[0])
 		return
 	}
-	h["Set-Cookie"] = s.setCookie[i]
+	h["Set-Cookie"] = set
 }
 
 // strip removes the sticky cookie (and only it) from the Cookie headers of

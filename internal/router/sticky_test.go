@@ -110,3 +110,23 @@ func TestStickyCookieStripping(t *testing.T) {
 		t.Error("invalid cookie name accepted")
 	}
 }
+
+// TestStickyCookieSecureOverTLS: the cookie a request gets is Secure when
+// the request came over TLS, and only then.
+func TestStickyCookieSecureOverTLS(t *testing.T) {
+	st, err := newSticky(&StickyOptions{Cookie: "bg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secure := range []bool{false, true} {
+		h := http.Header{}
+		st.pin(h, 1, secure)
+		c, err := http.ParseSetCookie(h.Get("Set-Cookie"))
+		if err != nil {
+			t.Fatalf("Set-Cookie %q: %v", h.Get("Set-Cookie"), err)
+		}
+		if c.Secure != secure || c.Name != "bg" || c.Value != "green" || !c.HttpOnly {
+			t.Errorf("over TLS %v: cookie %+v, want bg=green HttpOnly, Secure %v", secure, c, secure)
+		}
+	}
+}
