@@ -27,12 +27,19 @@ type Config struct {
 	// File is the config file's name as given to Load or Parse.
 	File string `yaml:"-"`
 
-	App            string `yaml:"app"`
-	Listen         string `yaml:"listen"`
-	PreviewListen  string `yaml:"preview_listen"` // empty: no preview listener
-	AdminListen    string `yaml:"admin_listen"`
-	State          string `yaml:"state"` // SQLite file, or postgres://…
-	AdminTokenFile string `yaml:"admin_token_file"`
+	App           string `yaml:"app"`
+	Listen        string `yaml:"listen"`
+	PreviewListen string `yaml:"preview_listen"` // empty: no preview listener
+	AdminListen   string `yaml:"admin_listen"`
+	// ListenTLS, PreviewListenTLS and AdminListenTLS make those listeners
+	// HTTPS (and HTTP/2); RedirectListen, when set, answers plain HTTP
+	// with a redirect to the production listener's HTTPS.
+	ListenTLS        TLS    `yaml:"listen_tls"`
+	PreviewListenTLS TLS    `yaml:"preview_listen_tls"`
+	AdminListenTLS   TLS    `yaml:"admin_listen_tls"`
+	RedirectListen   string `yaml:"redirect_listen"`
+	State            string `yaml:"state"` // SQLite file, or postgres://…
+	AdminTokenFile   string `yaml:"admin_token_file"`
 	// MetricsAuth, when true, makes /metrics require the admin token.
 	MetricsAuth bool `yaml:"metrics_auth"`
 

@@ -47,6 +47,7 @@ func TestBadConfigs(t *testing.T) {
 		{"negative_instances", "negative_instances.yaml:6:16: driver.process.instances: must be at least 1, not -1"},
 		{"undefined_var", "undefined_var.yaml:5:48: driver.process.env.SECRET: undefined variable NOPE"},
 		{"many", "many.yaml:7:13: health.interval: invalid duration"},
+		{"tls", "tls.yaml:8:18: redirect_listen: redirects plain HTTP to the production listener's HTTPS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,11 @@ app: @APP@                         # the service under management
 listen: 127.0.0.1:8080             # production traffic
 preview_listen: 127.0.0.1:8081     # always reaches the idle slot (for tests); "" turns it off
 admin_listen: 127.0.0.1:9090       # admin API, dashboard and /metrics
+# HTTPS (and HTTP/2) on a listener: PEM files, read again when they change.
+# listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
+# preview_listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
+# admin_listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
+# redirect_listen: 0.0.0.0:80         # plain HTTP answered with a redirect to listen's HTTPS
 state: .bluegreen/state.db         # SQLite file, or postgres://… for shared state
 admin_token_file: .bluegreen/admin.token   # bearer token of the admin API
 metrics_auth: false                # true: /metrics needs the admin token too

@@ -17,6 +17,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.top()
+	v.tls()
 	v.driver()
 	v.health()
 	v.routing()
