@@ -20,7 +20,7 @@ const (
 // listener is one of the server's HTTP listeners.
 type listener struct {
 	name string
-	srv  *http.Server
+	srv  *http.Server // with TLSConfig on an HTTPS listener
 	ln   net.Listener
 }
 
@@ -28,17 +28,34 @@ type listener struct {
 // preview_listen) and the admin listener (serving admin), last in New:
 // the router holds the restored world by then.
 func (s *Server) openListeners(ctx context.Context, admin http.Handler) error {
+	open := func(name, key, addr string, h http.Handler) (*listener, error) {
+		tc, err := listenerTLS(s.cfg, key, s.log)
+		if err != nil {
+			return nil, err
+		}
+		l, err := listen(ctx, name, addr, h, s.log)
+		if err != nil {
+			return nil, err
+		}
+		l.srv.TLSConfig = tc
+		return l, nil
+	}
 	var err error
-	if s.production, err = listen(ctx, "production", s.cfg.Listen, s.router.Production(), s.log); err != nil {
+	if s.production, err = open("production", "listen", s.cfg.Listen, s.router.Production()); err != nil {
 		return err
 	}
 	if s.cfg.PreviewListen != "" {
-		if s.preview, err = listen(ctx, "preview", s.cfg.PreviewListen, s.router.Preview(), s.log); err != nil {
+		if s.preview, err = open("preview", "preview_listen", s.cfg.PreviewListen, s.router.Preview()); err != nil {
 			return err
 		}
 	}
-	if s.admin, err = listen(ctx, "admin", s.cfg.AdminListen, admin, s.log); err != nil {
+	if s.admin, err = open("admin", "admin_listen", s.cfg.AdminListen, admin); err != nil {
 		return err
+	}
+	if s.cfg.RedirectListen != "" {
+		if s.redirect, err = listen(ctx, "redirect", s.cfg.RedirectListen, redirectHandler(s.production.addr), s.log); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -63,9 +80,16 @@ func listen(ctx context.Context, name, addr string, h http.Handler, log *slog.Lo
 
 func (l *listener) addr() string { return l.ln.Addr().String() }
 
-// serve blocks until the listener is shut down.
+// serve blocks until the listener is shut down. An HTTPS listener also
+// speaks HTTP/2 (ServeTLS sets it up from the TLS config's ALPN).
 func (l *listener) serve() error {
-	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if l.srv.TLSConfig != nil {
+		err = l.srv.ServeTLS(l.ln, "", "")
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s listener: %w", l.name, err)
 	}
 	return nil

@@ -38,6 +38,7 @@ type Server struct {
 	series *web.Series
 
 	production, preview, admin *listener
+	redirect                   *listener // redirect_listen, nil without
 }
 
 // New builds a server from cfg: each part from its builder, in the order
@@ -202,7 +203,7 @@ func (s *Server) shutdown(lns []*listener) {
 
 func (s *Server) listeners() []*listener {
 	var lns []*listener
-	for _, l := range []*listener{s.production, s.preview, s.admin} {
+	for _, l := range []*listener{s.production, s.preview, s.admin, s.redirect} {
 		if l != nil {
 			lns = append(lns, l)
 		}
