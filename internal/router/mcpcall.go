@@ -86,29 +86,78 @@ type peekedBody struct {
 func (p *peekedBody) Close() error { return p.body.Close() }
 
 // parseMCPRequest reads the method and name of one JSON-RPC 2.0 request.
+// Keys match exactly and the last of duplicate keys wins, as in the MCP
+// servers behind the router: encoding/json's struct decoding would also
+// take "Method" or "METHOD" for "method" and count a call the server never
+// sees.
 func parseMCPRequest(b []byte) mcpRequest {
-	var msg struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Method  string          `json:"method"`
-		Params  json.RawMessage `json:"params"`
-	}
-	if json.Unmarshal(b, &msg) != nil || msg.JSONRPC != "2.0" || msg.Method == "" {
+	msg, ok := exactObject(b, "jsonrpc", "method", "params")
+	if !ok || jsonString(msg[0]) != "2.0" {
 		return mcpRequest{}
 	}
-	call := mcpRequest{Method: msg.Method}
-	var params struct {
-		Name string `json:"name"`
-		URI  string `json:"uri"`
+	call := mcpRequest{Method: jsonString(msg[1])}
+	if call.Method == "" {
+		return mcpRequest{}
 	}
-	switch msg.Method {
+	key := ""
+	switch call.Method {
 	case mcpToolsCall, "prompts/get":
-		if json.Unmarshal(msg.Params, &params) == nil {
-			call.Name = params.Name
-		}
+		key = "name"
 	case "resources/read":
-		if json.Unmarshal(msg.Params, &params) == nil {
-			call.Name = params.URI
-		}
+		key = "uri"
+	default:
+		return call
+	}
+	if params, ok := exactObject(msg[2], key); ok {
+		call.Name = jsonString(params[0])
 	}
 	return call
+}
+
+// exactObject returns the raw values of keys in the JSON object b, matched
+// exactly, the last of duplicates winning; ok is false when b is not valid
+// JSON or not an object (null counts as an empty object, as it does for
+// encoding/json).
+func exactObject(b []byte, keys ...string) (vals []json.RawMessage, ok bool) {
+	if !json.Valid(b) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false
+	}
+	vals = make([]json.RawMessage, len(keys))
+	if tok == nil {
+		return vals, true
+	}
+	if d, isDelim := tok.(json.Delim); !isDelim || d != '{' {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		k, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		for i, want := range keys {
+			if k == want {
+				vals[i] = v
+			}
+		}
+	}
+	return vals, true
+}
+
+// jsonString is the JSON string v, or "" when v is anything else.
+func jsonString(v json.RawMessage) string {
+	var s string
+	if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
 }

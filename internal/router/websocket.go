@@ -353,7 +353,10 @@ type wsDir struct {
 func (d *wsDir) write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for n := 0; n < len(p); {
+	// The loop runs once more when p ended the frame a pending close waits
+	// for, so that the close goes now and not with the source's next write,
+	// which may never come.
+	for n := 0; n < len(p) || (d.pending && !d.ours && d.parse.atBoundary()); {
 		if d.ours {
 			m, ended, op := d.parse.advance(p[n:])
 			n += m
