@@ -47,6 +47,9 @@ type Migration struct {
 	Files map[FileKind]*File
 	// Backfill is backfill.sql parsed; nil without one.
 	Backfill *Backfill
+	// Ops is ops.yaml when the directory has one instead of SQL files;
+	// Files then hold the SQL generated from it.
+	Ops *OpsFile
 }
 
 // File returns the file of kind k, or nil.
@@ -98,14 +101,26 @@ func loadOne(dir, name string) (*Migration, error) {
 	if err != nil {
 		return nil, err
 	}
+	hasOps := false
+	for _, e := range entries {
+		if e.Name() == FileOps {
+			hasOps = true
+		}
+	}
 	for _, e := range entries {
 		if e.IsDir() || filepath.Ext(e.Name()) != ".sql" {
 			continue
+		}
+		if hasOps {
+			return nil, fmt.Errorf("%s: a migration has %s or SQL files, not both: remove one", filepath.Join(dir, e.Name()), FileOps)
 		}
 		kind := FileKind(e.Name())
 		if !kind.known() {
 			return nil, fmt.Errorf("%s: unknown file: want expand.sql, backfill.sql, validate.sql, contract.sql or restore.sql", filepath.Join(dir, e.Name()))
 		}
+	}
+	if hasOps {
+		return loadDeclared(m)
 	}
 	for _, k := range fileKinds {
 		f, err := readFile(filepath.Join(dir, string(k)), k)
@@ -130,11 +145,50 @@ func loadOne(dir, name string) (*Migration, error) {
 	return m, nil
 }
 
+// loadDeclared reads ops.yaml and stands the generated SQL in for the
+// files, so plan, expand, validate, contract and restore run it as they
+// run hand-written SQL.
+func loadDeclared(m *Migration) (*Migration, error) {
+	path := filepath.Join(m.Dir, FileOps)
+	ops, _, err := loadOps(path)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := generate(m.Name, ops)
+	if err != nil {
+		return nil, err
+	}
+	m.Ops = ops
+	for _, k := range fileKinds {
+		text, ok := gen[k]
+		if !ok {
+			continue
+		}
+		f, err := parseFile(path+" ("+string(k)+", generated)", k, []byte(text))
+		if err != nil {
+			return nil, err
+		}
+		m.Files[k] = f
+	}
+	if f := m.Files[FileBackfill]; f != nil {
+		b, err := parseBackfill(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		m.Backfill = b
+	}
+	return m, nil
+}
+
 func readFile(path string, k FileKind) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return parseFile(path, k, b)
+}
+
+func parseFile(path string, k FileKind, b []byte) (*File, error) {
 	sum := sha256.Sum256(b)
 	stmts, err := splitStatements(string(b))
 	if err != nil {

@@ -95,6 +95,9 @@ func (p *Plan) Format(w io.Writer) error {
 				fmt.Fprintf(&b, ": %s", s.Note)
 			}
 			b.WriteString("\n")
+			if p.Dialect == Postgres {
+				fmt.Fprintf(&b, "-- lock: %s\n", lockOf(s.SQL))
+			}
 			b.WriteString(strings.TrimSpace(s.SQL))
 			b.WriteString(";\n")
 		}
@@ -104,6 +107,9 @@ func (p *Plan) Format(w io.Writer) error {
 				fmt.Fprintf(&b, ", resuming at %s = %d", bf.Key, *bf.Next)
 			}
 			b.WriteString(";\n-- :lo and :hi are replaced by each batch's key range [lo, hi)\n")
+			if p.Dialect == Postgres {
+				fmt.Fprintf(&b, "-- lock: %s\n", lockOf(bf.SQL))
+			}
 			b.WriteString(strings.TrimSpace(bf.SQL))
 			b.WriteString(";\n")
 		}
@@ -133,4 +139,19 @@ func fileSteps(d Dialect, f *File) []Step {
 		steps = append(steps, Step{Source: f.Kind, SQL: s, NoTx: needsNoTx(d, s)})
 	}
 	return steps
+}
+
+// rawSQLWarnings flags the raw_sql of an ops.yaml: the engine cannot tell
+// what it locks or whether both releases can live with it.
+func rawSQLWarnings(m *Migration) []string {
+	if m.Ops == nil {
+		return nil
+	}
+	var w []string
+	for _, op := range m.Ops.Operations {
+		if op.Kind == "raw_sql" {
+			w = append(w, fmt.Sprintf("%s:%d: raw_sql is unknown risk: the engine does not know its locks nor whether the old release survives it", m.Ops.Path, op.Line))
+		}
+	}
+	return w
 }
