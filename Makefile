@@ -4,7 +4,7 @@ STATICCHECK_VERSION ?= v0.8.2
 TOOLS       := $(CURDIR)/.cache/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: build test vet lint unit demo bench clean
+.PHONY: build test vet lint unit fuzz demo bench clean
 
 build:
 	$(GO) build -o bin/bluegreen ./cmd/bluegreen
@@ -20,6 +20,10 @@ lint: $(STATICCHECK)
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## fuzz: every fuzz target for FUZZTIME each (default 20s); CI runs it after test.
+fuzz:
+	bash scripts/fuzz.sh
 
 # staticcheck is built once per version into .cache/tools (no global install).
 $(STATICCHECK):
