@@ -69,6 +69,7 @@ const (
 	DriverProcess    DriverKind = "process"
 	DriverStatic     DriverKind = "static"
 	DriverKubernetes DriverKind = "kubernetes"
+	DriverECS        DriverKind = "ecs"
 )
 
 // Driver is the `driver` section.
@@ -77,6 +78,7 @@ type Driver struct {
 	Process    ProcessDriver    `yaml:"process"`
 	Static     StaticDriver     `yaml:"static"`
 	Kubernetes KubernetesDriver `yaml:"kubernetes"`
+	ECS        ECSDriver        `yaml:"ecs"`
 }
 
 // ProcessDriver runs each instance of a release as a local process.

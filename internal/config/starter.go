@@ -36,7 +36,7 @@ admin_token_file: .bluegreen/admin.token   # bearer token of the admin API
 metrics_auth: false                # true: /metrics needs the admin token too
 
 driver:
-  kind: static                     # process | static | kubernetes
+  kind: static                     # process | static | kubernetes | ecs
   static:                          # releases run elsewhere; bluegreen only routes
     blue: ["127.0.0.1:3001"]       # host:port of each blue instance
     green: ["127.0.0.1:3002"]      # host:port of each green instance
@@ -63,6 +63,21 @@ driver:
   #   gateway: ""                  # traffic gateway (required): the HTTPRoute's Gateway, my-gateway or infra/my-gateway
   #   ingress_class: ""            # traffic ingress-nginx: both Ingresses' ingressClassName; "": the cluster's default
   #   port: 80                     # the Services' port and the pods' target port
+  # On AWS ECS behind an ALB, set kind: ecs (see docs/ecs.md):
+  # ecs:
+  #   region: ""                   # "": AWS_REGION or the shared config
+  #   cluster: prod
+  #   service: shop                # the ECS services shop-blue and shop-green
+  #   # services: { blue: shop-a, green: shop-b }  # or name each (not both)
+  #   task_family: shop            # the task definition family both run
+  #   container: ""                # the container whose image is set; "" = the first
+  #   image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:{version}
+  #   desired_count: 2             # tasks per slot
+  #   min_healthy: 80%             # share of desired_count healthy in the target group to be ready
+  #   target_groups: { blue: arn:aws:elasticloadbalancing:…:targetgroup/shop-blue/…, green: … }
+  #   listener: arn:aws:elasticloadbalancing:…:listener/app/shop/…  # production listener
+  #   test_listener: ""            # a listener that always reaches the idle slot (optional)
+  #   endpoint: ""                 # tests only: one endpoint for ECS, ELBv2 and CloudWatch
 
 health:
   path: /health                    # answered 2xx or 3xx by a healthy instance

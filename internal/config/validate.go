@@ -129,8 +129,10 @@ func (v *validator) driver() {
 		}
 	case DriverKubernetes:
 		v.kubernetes()
+	case DriverECS:
+		v.ecs()
 	default:
-		v.at("driver.kind", "unknown driver %q: want process, static or kubernetes", d.Kind)
+		v.at("driver.kind", "unknown driver %q: want process, static, kubernetes or ecs", d.Kind)
 	}
 	if p.Instances < 1 {
 		v.at("driver.process.instances", "must be at least 1, not %d", p.Instances)
