@@ -17,6 +17,11 @@ var (
 	ErrConflict = errors.New("conflict: state changed concurrently")
 	// ErrActiveDeployment: a deployment is already active for this app.
 	ErrActiveDeployment = errors.New("a deployment is already active")
+	// ErrFenced: a fenced write (see Lease) was refused because the
+	// writer's lease is no longer the one in force; another instance leads.
+	ErrFenced = errors.New("refused: this instance no longer holds the controller lease")
+	// ErrLeaseHeld: another instance holds the controller lease.
+	ErrLeaseHeld = errors.New("the controller lease is held by another instance")
 )
 
 // Store is everything bluegreen persists. Every method is safe for
@@ -75,6 +80,9 @@ type Store interface {
 type Route struct {
 	Live    slot.Slot         `json:"live"`
 	Weights map[slot.Slot]int `json:"weights"` // percent per slot, sums to 100
+	// Rev is set by SaveRoute: 1 for the first route saved, one more on
+	// every save, so routers apply routes in order and never go back.
+	Rev int64 `json:"rev"`
 	// UpdatedAt is set by SaveRoute.
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -21,6 +21,10 @@ const deploymentColumns = `id, app, kind, version, slot, from_version, strategy,
 // set. If d is active and another deployment of d.App is active, it returns
 // store.ErrActiveDeployment naming that deployment, and writes nothing.
 func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first *store.Event) error {
+	return s.createDeployment(ctx, d, first, nil)
+}
+
+func (s *Store) createDeployment(ctx context.Context, d *store.Deployment, first *store.Event, guard guard) error {
 	op := "create deployment of " + d.App
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
@@ -33,6 +37,9 @@ func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment, first
 	at := now()
 	var id, evID int64
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guard.check(ctx, tx); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, `
 INSERT INTO bluegreen_deployments (app, kind, version, slot, from_version, strategy, phase, active,
 	paused, step, weight, deadline, traffic_moved, reason, data, rev, created_at, updated_at, ended_at)
@@ -71,6 +78,10 @@ RETURNING id`,
 // wait for it, then re-check rev against the committed row: exactly one of
 // them matches.
 func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev *store.Event) error {
+	return s.transition(ctx, d, ev, nil)
+}
+
+func (s *Store) transition(ctx context.Context, d *store.Deployment, ev *store.Event, guard guard) error {
 	op := fmt.Sprintf("transition deployment %d to %s", d.ID, d.Phase)
 	data, err := jsonArg("data", d.Data)
 	if err != nil {
@@ -83,6 +94,9 @@ func (s *Store) Transition(ctx context.Context, d *store.Deployment, ev *store.E
 	at := now()
 	var evID int64
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guard.check(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
 UPDATE bluegreen_deployments SET
 	kind = $1, version = $2, slot = $3, from_version = $4, strategy = $5, phase = $6, active = $7,

@@ -89,6 +89,31 @@ CREATE TABLE bluegreen_mcp_sessions (
 );
 `}, {3, "slot stopping since", `
 ALTER TABLE bluegreen_slots ADD COLUMN stopping_since timestamptz;
+`}, {4, "cluster", `
+ALTER TABLE bluegreen_routes ADD COLUMN rev bigint NOT NULL DEFAULT 1;
+
+-- The controller lease: one row per app; token grows with each new holder.
+CREATE TABLE bluegreen_leases (
+	app        text PRIMARY KEY,
+	holder     text NOT NULL,
+	token      bigint NOT NULL CHECK (token > 0),
+	expires_at timestamptz NOT NULL
+);
+
+-- Every serve process sharing the database, written by its heartbeat.
+CREATE TABLE bluegreen_instances (
+	app        text NOT NULL,
+	id         text NOT NULL,
+	admin      text NOT NULL,
+	production text NOT NULL,
+	route_rev  bigint NOT NULL,
+	leader     boolean NOT NULL,
+	degraded   boolean NOT NULL,
+	counts     jsonb,                   -- the router's per-slot counts
+	started_at timestamptz NOT NULL,
+	last_seen  timestamptz NOT NULL,
+	PRIMARY KEY (app, id)
+);
 `}}
 }
 

@@ -85,6 +85,8 @@ CREATE TABLE bluegreen_mcp_sessions (
 ) STRICT;
 `}, {3, "slot stopping since", `
 ALTER TABLE bluegreen_slots ADD COLUMN stopping_since TEXT;
+`}, {4, "route revision", `
+ALTER TABLE bluegreen_routes ADD COLUMN rev INTEGER NOT NULL DEFAULT 1;
 `}}
 }
 

@@ -134,3 +134,35 @@ func testSlotUpsert(t *testing.T, open Opener) {
 		t.Errorf("slots of other app = %+v, want only blue running x", slots)
 	}
 }
+
+// testRouteRevision: every save gives the next revision, per app, and it
+// survives a reopen; routers apply routes in this order.
+func testRouteRevision(t *testing.T, open Opener) {
+	s := open(t)
+	ctx := t.Context()
+	for i := 1; i <= 3; i++ {
+		r := store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100 - 10*i, "green": 10 * i}}
+		if err := s.SaveRoute(ctx, "shop", r); err != nil {
+			t.Fatalf("save route %d: %v", i, err)
+		}
+		got, err := s.LoadRoute(ctx, "shop")
+		if err != nil {
+			t.Fatalf("load route %d: %v", i, err)
+		}
+		if got.Rev != int64(i) {
+			t.Errorf("route rev after save %d = %d, want %d", i, got.Rev, i)
+		}
+	}
+	if err := s.SaveRoute(ctx, "other", store.Route{Live: "green", Weights: map[slot.Slot]int{"green": 100}}); err != nil {
+		t.Fatalf("save route of other: %v", err)
+	}
+	if got, err := s.LoadRoute(ctx, "other"); err != nil || got.Rev != 1 {
+		t.Errorf("route of other app: rev %d, err %v; want rev 1 (revisions are per app)", got.Rev, err)
+	}
+	closeStore(t, s)
+	s = open(t)
+	defer closeStore(t, s)
+	if got, err := s.LoadRoute(ctx, "shop"); err != nil || got.Rev != 3 {
+		t.Errorf("route after reopen: rev %d, err %v; want 3", got.Rev, err)
+	}
+}

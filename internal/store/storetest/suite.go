@@ -28,6 +28,7 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		run  func(t *testing.T, open Opener)
 	}{
 		{"RouteRoundTrip", testRouteRoundTrip},
+		{"RouteRevision", testRouteRevision},
 		{"SlotUpsert", testSlotUpsert},
 		{"CreateDeployment", testCreateDeployment},
 		{"SecondActiveDeploymentRefused", testSecondActiveRefused},
