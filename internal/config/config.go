@@ -56,6 +56,9 @@ type Config struct {
 	// schema.
 	Releases map[string]Release `yaml:"releases"`
 	Notify   []Notify           `yaml:"notify"`
+	// Limits bound client connections on the production and preview
+	// listeners.
+	Limits Limits `yaml:"limits"`
 
 	// src knows where each key came from, for errors found after decoding.
 	src *source

@@ -14,6 +14,7 @@ func Default() *Config {
 		Listen:         "127.0.0.1:8080",
 		PreviewListen:  "127.0.0.1:8081",
 		AdminListen:    "127.0.0.1:9090",
+		Limits:         defaultLimits(),
 		State:          ".bluegreen/state.db",
 		AdminTokenFile: ".bluegreen/admin.token",
 		Driver: Driver{

@@ -48,6 +48,7 @@ func TestBadConfigs(t *testing.T) {
 		{"undefined_var", "undefined_var.yaml:5:48: driver.process.env.SECRET: undefined variable NOPE"},
 		{"many", "many.yaml:7:13: health.interval: invalid duration"},
 		{"tls", "tls.yaml:8:18: redirect_listen: redirects plain HTTP to the production listener's HTTPS"},
+		{"limits", "limits.yaml:8:20: limits.max_connections: 4 is too few to serve anyone under load"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,4 +149,9 @@ releases: {}                       # what each release needs from the schema, su
 
 notify: []                         # webhooks that receive each event as JSON, such as
 #   - webhook: https://hooks.example.com/deploys
+
+limits:                            # per listener (production, preview), against slow or abusive clients
+  max_connections: 10000           # at the limit a new connection replaces the oldest one without a whole request; 0: no limit
+  read_header_timeout: 10s         # time a client has to send a request's headers
+  idle_timeout: 2m                 # time a keep-alive connection may wait for its next request
 `

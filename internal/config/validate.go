@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	v.analysis()
 	v.migrations()
 	v.notify()
+	v.limits()
 	if len(v.errs) == 0 {
 		return nil
 	}

@@ -8,13 +8,18 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Limits against slow or abusive clients, on every listener.
+// Limits against slow or abusive clients. The production and preview
+// listeners take theirs from the limits section; the admin and redirect
+// listeners have these.
 const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout   = 10 * time.Second
+	idleTimeout         = 2 * time.Minute
+	maxHeaderBytes      = 64 << 10
+	adminMaxConnections = 512
 )
 
 // listener is one of the server's HTTP listeners.
@@ -27,7 +32,9 @@ type listener struct {
 // openListeners binds the production listener, the preview listener (with
 // preview_listen) and the admin listener (serving admin), last in New:
 // the router holds the restored world by then.
-func (s *Server) openListeners(ctx context.Context, admin http.Handler) error {
+func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prometheus.Registerer) error {
+	m := newConnMetrics(reg)
+	lim := s.cfg.Limits
 	open := func(name, key, addr string, h http.Handler) (*listener, error) {
 		tc, err := listenerTLS(s.cfg, key, s.log)
 		if err != nil {
@@ -38,6 +45,13 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler) error {
 			return nil, err
 		}
 		l.srv.TLSConfig = tc
+		max := adminMaxConnections
+		if name != "admin" {
+			max = lim.MaxConnections
+			l.srv.ReadHeaderTimeout, l.srv.IdleTimeout = lim.ReadHeaderTimeout.D(), lim.IdleTimeout.D()
+		}
+		cl := limitConns(l.ln, name, max, m, s.log)
+		l.ln, l.srv.ConnState = cl, cl.connState
 		return l, nil
 	}
 	var err error

@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openListeners(ctx, admin); err != nil {
+	if err := s.openListeners(ctx, admin, reg); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// connLimit bounds the client connections one listener keeps open
+// (limits.max_connections). At the limit, a new connection takes the
+// place of the oldest one that holds no request — one still sending its
+// first request's headers (a slowloris client looks like that) or idle
+// between requests — so that clients that cannot finish a request do not
+// lock out those that can. When every open connection is busy with a
+// request, or hijacked by a WebSocket, the new one is closed at once.
+type connLimit struct {
+	net.Listener
+	name string
+	max  int
+	log  *slog.Logger
+	m    *connMetrics
+
+	mu      sync.Mutex
+	conns   map[*limitedConn]struct{}
+	lastLog time.Time
+}
+
+// limitedConn is one accepted connection and the state the HTTP server
+// last reported for it.
+type limitedConn struct {
+	net.Conn
+	l     *connLimit
+	once  sync.Once
+	state http.ConnState // guarded by l.mu
+	since time.Time      // when it entered state; guarded by l.mu
+}
+
+// connMetrics are the listeners' connection metrics.
+type connMetrics struct {
+	open    *prometheus.GaugeVec
+	dropped *prometheus.CounterVec
+}
+
+func newConnMetrics(reg prometheus.Registerer) *connMetrics {
+	m := &connMetrics{
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bluegreen_connections_open",
+			Help: "Client connections open on a listener.",
+		}, []string{"listener"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bluegreen_connections_dropped_total",
+			Help: "Client connections closed because the listener was at limits.max_connections: reason evicted (an idle or unfinished connection made room for a new one) or refused (every connection was busy).",
+		}, []string{"listener", "reason"}),
+	}
+	reg.MustRegister(m.open, m.dropped)
+	return m
+}
+
+// limitConns wraps ln; max 0 counts connections without a limit.
+func limitConns(ln net.Listener, name string, max int, m *connMetrics, log *slog.Logger) *connLimit {
+	m.open.WithLabelValues(name)
+	for _, r := range []string{"evicted", "refused"} {
+		m.dropped.WithLabelValues(name, r)
+	}
+	return &connLimit{Listener: ln, name: name, max: max, m: m, log: log, conns: map[*limitedConn]struct{}{}}
+}
+
+// Accept returns the next connection admitted under the limit.
+func (l *connLimit) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: time.Now()}
+		victim, ok := l.admit(lc)
+		if victim != nil {
+			_ = victim.Conn.Close()
+		}
+		if ok {
+			return lc, nil
+		}
+		_ = c.Close()
+	}
+}
+
+// admit counts lc in, making room by evicting the oldest connection that
+// holds no request; ok is false when there is no room.
+func (l *connLimit) admit(lc *limitedConn) (victim *limitedConn, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && len(l.conns) >= l.max {
+		for c := range l.conns {
+			if (c.state == http.StateNew || c.state == http.StateIdle) && (victim == nil || c.since.Before(victim.since)) {
+				victim = c
+			}
+		}
+		reason := "refused"
+		if victim != nil {
+			reason = "evicted"
+			delete(l.conns, victim)
+		}
+		l.m.dropped.WithLabelValues(l.name, reason).Inc()
+		if now := time.Now(); now.Sub(l.lastLog) >= 10*time.Second {
+			l.lastLog = now
+			if victim != nil {
+				l.log.Warn("listener at limits.max_connections: closing the oldest connection without a request in progress to make room",
+					"listener", l.name, "max_connections", l.max, "closed_state", victim.state.String(), "closed_remote", victim.RemoteAddr().String())
+			} else {
+				l.log.Warn("listener at limits.max_connections and every connection is busy: refusing new connections",
+					"listener", l.name, "max_connections", l.max)
+			}
+		}
+		if victim == nil {
+			return nil, false
+		}
+	}
+	l.conns[lc] = struct{}{}
+	l.m.open.WithLabelValues(l.name).Set(float64(len(l.conns)))
+	return victim, true
+}
+
+// connState is the http.Server's ConnState hook: it follows each
+// connection's state so that admit knows which ones hold no request.
+func (l *connLimit) connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	if st == http.StateClosed {
+		lc.forget()
+		return
+	}
+	l.mu.Lock()
+	lc.state, lc.since = st, time.Now()
+	l.mu.Unlock()
+}
+
+// Close closes the connection and counts it out (a hijacked connection is
+// counted until whoever took it closes it).
+func (c *limitedConn) Close() error {
+	c.forget()
+	return c.Conn.Close()
+}
+
+func (c *limitedConn) forget() {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.m.open.WithLabelValues(c.l.name).Set(float64(len(c.l.conns)))
+		c.l.mu.Unlock()
+	})
+}
