@@ -98,7 +98,11 @@ func planArchive(ctx context.Context, db *DB, m *Migration) ([]Archived, error) 
 	for _, s := range f.Statements {
 		table, cols := droppedColumns(s)
 		for _, c := range cols {
-			typ, key, err := columnInfo(ctx, db, table, c)
+			now := c // the column's name when the contract starts
+			if dc := m.declared[db.dialect]; dc != nil && dc.generation != nil && dc.archivedAs[table+"."+c] != "" {
+				now = dc.archivedAs[table+"."+c]
+			}
+			typ, key, err := columnInfo(ctx, db, table, now)
 			if err != nil {
 				return nil, fmt.Errorf("plan archive of %s.%s for %s: %w", table, c, m.Name, err)
 			}

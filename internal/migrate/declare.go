@@ -27,7 +27,7 @@ type OpsFile struct {
 }
 
 // Operation is one entry of ops.yaml's operations list. Kind says which
-// fields apply; Line is where it starts, for messages.
+// fields apply (see opSpecFor); Line is where it starts, for messages.
 type Operation struct {
 	Kind    string
 	Line    int
@@ -40,45 +40,42 @@ type Operation struct {
 	NotNull bool
 	From    string // rename_column
 	To      string
-	Name    string   // create_index
-	Columns []string // create_index
+	Name    string   // create_index, add_* constraints
+	Columns []string // create_index, add_unique, add_foreign_key
 	Unique  bool
-	SQL     string // raw_sql: run at expand
+	Check   string // add_check: a boolean SQL expression
+	// References is add_foreign_key's target, "table(column, …)".
+	References string
+	OnDelete   string      // add_foreign_key: CASCADE, RESTRICT, SET NULL, SET DEFAULT, NO ACTION
+	Defs       []ColumnDef // create_table
+	SQL        string      // raw_sql: run at expand
 	// ContractSQL is raw_sql's optional contract statements.
 	ContractSQL string
 	// RestoreSQL is raw_sql's optional undo of ContractSQL, for restore.
 	RestoreSQL string
 }
 
-// opFields are the keys each operation accepts (table is implied for all
-// but raw_sql).
-var opFields = map[string][]string{
-	"add_column":    {"table", "column", "type", "up", "default", "not_null"},
-	"drop_column":   {"table", "column", "down"},
-	"rename_column": {"table", "from", "to", "type"},
-	"create_index":  {"table", "name", "columns", "unique"},
-	"raw_sql":       {"sql", "contract", "restore"},
-}
+// ColumnDef is one column of create_table: a name and its type with any
+// column constraints ("bigint PRIMARY KEY", "text NOT NULL").
+type ColumnDef struct{ Name, Type string }
 
-// opRequired are the keys an operation cannot do without.
-var opRequired = map[string][]string{
-	"add_column":    {"table", "column", "type"},
-	"drop_column":   {"table", "column", "down"},
-	"rename_column": {"table", "from", "to", "type"},
-	"create_index":  {"table", "name", "columns"},
-	"raw_sql":       {"sql"},
-}
-
-var plainIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+var (
+	plainIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	referencesRE = regexp.MustCompile(`^([a-z_][a-z0-9_]*)\s*\(\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s*\)$`)
+)
 
 // loadOps reads and checks ops.yaml; every error names the file and line.
 func loadOps(path string) (*OpsFile, []byte, error) {
-	b, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(b) > maxOpsBytes {
-		return nil, nil, fmt.Errorf("%s: %d bytes, over the limit of %d", path, len(b), maxOpsBytes)
+	if fi.Size() > maxOpsBytes {
+		return nil, nil, fmt.Errorf("%s: %d bytes, over the limit of %d", path, fi.Size(), maxOpsBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	f, err := parseOps(path, b)
 	return f, b, err
@@ -125,12 +122,12 @@ func parseOps(path string, b []byte) (*OpsFile, error) {
 // parseOperation reads `- kind: {fields}`.
 func parseOperation(path string, n *yaml.Node) (Operation, error) {
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		return Operation{}, fmt.Errorf("%s:%d: an operation is one key (add_column, drop_column, rename_column, create_index or raw_sql) holding its fields", path, n.Line)
+		return Operation{}, fmt.Errorf("%s:%d: an operation is one key (%s) holding its fields", path, n.Line, strings.Join(opKinds, ", "))
 	}
 	kind, body := n.Content[0].Value, n.Content[1]
-	allowed, ok := opFields[kind]
+	spec, ok := opSpecFor(kind)
 	if !ok {
-		return Operation{}, fmt.Errorf("%s:%d: unknown operation %q: want add_column, drop_column, rename_column, create_index or raw_sql", path, n.Line, kind)
+		return Operation{}, fmt.Errorf("%s:%d: unknown operation %q: want %s", path, n.Line, kind, strings.Join(opKinds, ", "))
 	}
 	if body.Kind != yaml.MappingNode {
 		return Operation{}, fmt.Errorf("%s:%d: %s: want its fields as a mapping", path, body.Line, kind)
@@ -139,22 +136,29 @@ func parseOperation(path string, n *yaml.Node) (Operation, error) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(body.Content); i += 2 {
 		k, v := body.Content[i], body.Content[i+1]
-		if !contains(allowed, k.Value) {
-			return op, fmt.Errorf("%s:%d: %s: unknown field %q: want %s", path, k.Line, kind, k.Value, strings.Join(allowed, ", "))
+		if !contains(spec.fields, k.Value) {
+			return op, fmt.Errorf("%s:%d: %s: unknown field %q: want %s", path, k.Line, kind, k.Value, strings.Join(spec.fields, ", "))
 		}
 		if err := setField(&op, k.Value, v); err != nil {
 			return op, fmt.Errorf("%s:%d: %s.%s: %w", path, v.Line, kind, k.Value, err)
 		}
 		seen[k.Value] = true
 	}
-	for _, r := range opRequired[kind] {
+	for _, r := range spec.required {
 		if !seen[r] {
 			return op, fmt.Errorf("%s:%d: %s: missing field %q", path, n.Line, kind, r)
 		}
 	}
-	for _, id := range append([]string{op.Table, op.Column, op.From, op.To, op.Name}, op.Columns...) {
+	ids := append([]string{op.Table, op.Column, op.From, op.To, op.Name}, op.Columns...)
+	for _, d := range op.Defs {
+		ids = append(ids, d.Name)
+	}
+	for _, id := range ids {
 		if id != "" && !plainIdentRE.MatchString(id) {
 			return op, fmt.Errorf("%s:%d: %s: %q: names must be lower-case identifiers (letters, digits, _)", path, n.Line, kind, id)
+		}
+		if strings.HasPrefix(id, shadowPrefix) {
+			return op, fmt.Errorf("%s:%d: %s: %q: names starting with %s are the engine's own", path, n.Line, kind, id, shadowPrefix)
 		}
 	}
 	return op, nil
@@ -163,10 +167,21 @@ func parseOperation(path string, n *yaml.Node) (Operation, error) {
 func setField(op *Operation, k string, v *yaml.Node) error {
 	switch k {
 	case "columns":
-		if v.Kind != yaml.SequenceNode {
+		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
 			return errors.New("want a list of column names")
 		}
 		for _, c := range v.Content {
+			if op.Kind == "create_table" {
+				d, err := columnDef(c)
+				if err != nil {
+					return err
+				}
+				op.Defs = append(op.Defs, d)
+				continue
+			}
+			if c.Kind != yaml.ScalarNode {
+				return errors.New("want a list of column names")
+			}
 			op.Columns = append(op.Columns, c.Value)
 		}
 		return nil
@@ -205,6 +220,20 @@ func setField(op *Operation, k string, v *yaml.Node) error {
 		op.To = s
 	case "name":
 		op.Name = s
+	case "check":
+		op.Check = s
+	case "references":
+		if !referencesRE.MatchString(s) {
+			return errors.New(`want "table(column)" or "table(a, b)"`)
+		}
+		op.References = s
+	case "on_delete":
+		switch strings.ToLower(s) {
+		case "cascade", "restrict", "set null", "set default", "no action":
+			op.OnDelete = strings.ToUpper(s)
+		default:
+			return errors.New("want cascade, restrict, set null, set default or no action")
+		}
 	case "sql":
 		op.SQL = s
 	case "contract":
@@ -215,13 +244,40 @@ func setField(op *Operation, k string, v *yaml.Node) error {
 	return nil
 }
 
+// columnDef reads one create_table column, {name: id, type: bigint PRIMARY KEY}.
+func columnDef(n *yaml.Node) (ColumnDef, error) {
+	var d ColumnDef
+	if n.Kind != yaml.MappingNode {
+		return d, errors.New("want each column as {name: …, type: …}")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i].Value, strings.TrimSpace(n.Content[i+1].Value)
+		switch k {
+		case "name":
+			d.Name = v
+		case "type":
+			d.Type = v
+		default:
+			return d, fmt.Errorf("column field %q: want name and type", k)
+		}
+	}
+	if d.Name == "" || d.Type == "" {
+		return d, errors.New("a column needs a name and a type")
+	}
+	return d, nil
+}
+
 // checkOps refuses what the generator cannot do safely: an expression
-// with a semicolon (it would end the generated statement), a column
-// added and dropped by the same file.
+// with a semicolon or $$ (it would end the generated statement or
+// function body), a column added and dropped by the same file.
 func checkOps(f *OpsFile) error {
 	added := map[string]int{}
 	for _, op := range f.Operations {
-		for _, e := range []string{op.Up, op.Down, op.Default, op.Type} {
+		exprs := []string{op.Up, op.Down, op.Default, op.Type, op.Check}
+		for _, d := range op.Defs {
+			exprs = append(exprs, d.Type)
+		}
+		for _, e := range exprs {
 			if strings.Contains(e, ";") || strings.Contains(e, "$$") {
 				return fmt.Errorf("%s:%d: %s: %q: an expression cannot hold ; or $$", f.Path, op.Line, op.Kind, e)
 			}

@@ -126,7 +126,7 @@ type Engine struct {
 
 // New returns an Engine for the migrations in set on db.
 func New(db *DB, set Set, opts Options) *Engine {
-	return &Engine{db: db, set: set, opts: opts.withDefaults()}
+	return &Engine{db: db, set: set.forDialect(db.dialect), opts: opts.withDefaults()}
 }
 
 func (e *Engine) say(format string, args ...any) {

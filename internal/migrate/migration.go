@@ -50,6 +50,19 @@ type Migration struct {
 	// Ops is ops.yaml when the directory has one instead of SQL files;
 	// Files then hold the SQL generated from it.
 	Ops *OpsFile
+	// declared is Ops generated for each dialect.
+	declared map[Dialect]*declared
+	// unsupported is why the database's dialect cannot run Ops.
+	unsupported error
+}
+
+// shapes is how each table an ops.yaml touches looks to the old and the
+// new release; nil for SQL files.
+func (m *Migration) shapes(d Dialect) map[string]*tableShape {
+	if dc := m.declared[d]; dc != nil && dc.generation != nil {
+		return dc.shapes
+	}
+	return nil
 }
 
 // File returns the file of kind k, or nil.
@@ -147,37 +160,80 @@ func loadOne(dir, name string) (*Migration, error) {
 
 // loadDeclared reads ops.yaml and stands the generated SQL in for the
 // files, so plan, expand, validate, contract and restore run it as they
-// run hand-written SQL.
+// run hand-written SQL. It generates for both dialects; Files hold
+// PostgreSQL's until forDialect picks the database's.
 func loadDeclared(m *Migration) (*Migration, error) {
 	path := filepath.Join(m.Dir, FileOps)
 	ops, _, err := loadOps(path)
 	if err != nil {
 		return nil, err
 	}
-	gen, err := generate(m.Name, ops)
-	if err != nil {
-		return nil, err
-	}
 	m.Ops = ops
-	for _, k := range fileKinds {
-		text, ok := gen[k]
-		if !ok {
+	m.declared = map[Dialect]*declared{}
+	for _, d := range []Dialect{Postgres, SQLite} {
+		dc := &declared{}
+		m.declared[d] = dc
+		gn, err := generate(d, m.Name, ops)
+		if err != nil {
+			dc.err = err
 			continue
 		}
-		f, err := parseFile(path+" ("+string(k)+", generated)", k, []byte(text))
-		if err != nil {
-			return nil, err
+		dc.generation = gn
+		dc.files = map[FileKind]*File{}
+		for _, k := range fileKinds {
+			text, ok := gn.files[k]
+			if !ok {
+				continue
+			}
+			f, err := parseFile(path+" ("+string(k)+", generated)", k, []byte(text))
+			if err != nil {
+				return nil, err
+			}
+			dc.files[k] = f
 		}
-		m.Files[k] = f
-	}
-	if f := m.Files[FileBackfill]; f != nil {
-		b, err := parseBackfill(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		if f := dc.files[FileBackfill]; f != nil {
+			b, err := parseBackfill(f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Path, err)
+			}
+			dc.backfill = b
 		}
-		m.Backfill = b
 	}
+	if dc := m.declared[Postgres]; dc.err != nil {
+		return nil, dc.err
+	}
+	m.Files, m.Backfill = m.declared[Postgres].files, m.declared[Postgres].backfill
 	return m, nil
+}
+
+// declared is an ops.yaml generated for one dialect; err says why the
+// dialect cannot run it.
+type declared struct {
+	*generation
+	files    map[FileKind]*File
+	backfill *Backfill
+	err      error
+}
+
+// forDialect returns the set with each ops.yaml migration's files
+// generated for d. A migration d cannot run keeps its error, which plan
+// reports (see Migration.unsupported).
+func (s Set) forDialect(d Dialect) Set {
+	out := make(Set, len(s))
+	for i, m := range s {
+		out[i] = m
+		dc := m.declared[d]
+		if dc == nil {
+			continue
+		}
+		c := *m
+		c.Files, c.Backfill, c.unsupported = dc.files, dc.backfill, dc.err
+		if c.Files == nil {
+			c.Files = map[FileKind]*File{}
+		}
+		out[i] = &c
+	}
+	return out
 }
 
 func readFile(path string, k FileKind) (*File, error) {

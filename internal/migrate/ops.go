@@ -59,7 +59,10 @@ func (e *Engine) buildPlan(ctx context.Context, hist map[string]*Record, op Op, 
 		}
 		rec := hist[m.Name]
 		ph := phaseOf(hist, m.Name)
-		it := Item{Migration: m.Name, Op: op, Phase: ph}
+		it := Item{Migration: m.Name, Op: op, Phase: ph, Warnings: rawSQLWarnings(m)}
+		if m.unsupported != nil {
+			return nil, fmt.Errorf("%s %s: %w", op, m.Name, m.unsupported)
+		}
 		switch op {
 		case OpExpand:
 			switch ph {
@@ -99,7 +102,8 @@ func (e *Engine) buildPlan(ctx context.Context, hist map[string]*Record, op Op, 
 					}
 					archive = a
 				}
-				it.Steps, it.Warnings = contractSteps(e.db.dialect, e.db.path, m, archive)
+				steps, warnings := contractSteps(e.db.dialect, e.db.path, m, archive)
+				it.Steps, it.Warnings = steps, append(it.Warnings, warnings...)
 				it.Archive = archive
 				p.Items = append(p.Items, it)
 			case PhaseContracted, PhaseRestoring:

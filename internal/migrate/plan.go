@@ -140,18 +140,3 @@ func fileSteps(d Dialect, f *File) []Step {
 	}
 	return steps
 }
-
-// rawSQLWarnings flags the raw_sql of an ops.yaml: the engine cannot tell
-// what it locks or whether both releases can live with it.
-func rawSQLWarnings(m *Migration) []string {
-	if m.Ops == nil {
-		return nil
-	}
-	var w []string
-	for _, op := range m.Ops.Operations {
-		if op.Kind == "raw_sql" {
-			w = append(w, fmt.Sprintf("%s:%d: raw_sql is unknown risk: the engine does not know its locks nor whether the old release survives it", m.Ops.Path, op.Line))
-		}
-	}
-	return w
-}

@@ -1,0 +1,36 @@
+package migrate
+
+import "fmt"
+
+// raw_sql is the escape hatch: its SQL runs at expand as written, its
+// optional contract and restore at those. The engine cannot tell what it
+// locks nor whether the old release survives it, so plan warns (the lock
+// plan shows for its statements is a guess from their shape).
+var rawSQLSpec = opSpec{
+	fields:   []string{"sql", "contract", "restore"},
+	required: []string{"sql"},
+	sqlite:   true,
+	gen: func(g *gen, op Operation) {
+		g.columns = append(g.columns, op.SQL)
+		if op.ContractSQL != "" {
+			g.contract = append(g.contract, op.ContractSQL)
+		}
+		if op.RestoreSQL != "" {
+			g.restore = append(g.restore, op.RestoreSQL)
+		}
+	},
+}
+
+// rawSQLWarnings flags the raw_sql of an ops.yaml, for plan.
+func rawSQLWarnings(m *Migration) []string {
+	if m.Ops == nil {
+		return nil
+	}
+	var w []string
+	for _, op := range m.Ops.Operations {
+		if op.Kind == "raw_sql" {
+			w = append(w, fmt.Sprintf("%s/%s:%d: raw_sql is unknown risk: the engine does not know its locks nor whether the old release survives it; read its SQL", m.Name, FileOps, op.Line))
+		}
+	}
+	return w
+}
