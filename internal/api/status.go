@@ -24,6 +24,9 @@ type Status struct {
 	// Instances is the driver's description of each slot's instances,
 	// by slot name; absent for a driver that has none (static).
 	Instances map[string]any `json:"instances,omitempty"`
+	// Cluster lists the serve processes sharing the state store and which
+	// one leads; nil for a single process on SQLite.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // Route is the route table in force in the router.
@@ -82,4 +85,36 @@ func (st Status) Slot(s slot.Slot) (SlotStatus, bool) {
 		}
 	}
 	return SlotStatus{}, false
+}
+
+// ClusterStatus is Status.Cluster: the serve processes sharing the state
+// store in PostgreSQL, as the one answering sees them.
+type ClusterStatus struct {
+	// Instance is the ID of the process that answered.
+	Instance string `json:"instance"`
+	// Leader: it holds the controller lease and runs the controller.
+	Leader bool `json:"leader"`
+	// Degraded: it cannot reach the state store and serves with the last
+	// route it knew; StateError says why.
+	Degraded   bool   `json:"degraded"`
+	StateError string `json:"state_error,omitempty"`
+	// RouteRev is the revision of the stored route its router applied, at
+	// RouteAppliedAt.
+	RouteRev       int64     `json:"route_rev"`
+	RouteAppliedAt time.Time `json:"route_applied_at,omitzero"`
+	// Instances are all the processes seen lately, by ID (from the last
+	// heartbeat; the answering one included).
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus is one serve process of a cluster.
+type InstanceStatus struct {
+	ID         string    `json:"id"`
+	Admin      string    `json:"admin"`
+	Production string    `json:"production"`
+	RouteRev   int64     `json:"route_rev"`
+	Leader     bool      `json:"leader"`
+	Degraded   bool      `json:"degraded"`
+	StartedAt  time.Time `json:"started_at"`
+	LastSeen   time.Time `json:"last_seen"`
 }
