@@ -23,6 +23,7 @@ func (s *Server) newAdmin(token string, reg *prometheus.Registry) (http.Handler,
 		Token:           token,
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		MetricsAuth:     s.cfg.MetricsAuth,
+		Registerer:      reg,
 		Logger:          s.log,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -109,7 +110,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, "login.html", pageData{Error: "Cross-origin login refused."})
 		return
 	}
+	addr := clientAddr(r)
+	if ok, retry := h.fails.allow(addr); !ok {
+		h.log.Warn("dashboard login refused: too many wrong tokens from this address", "remote", r.RemoteAddr, "retry_after", retry.Round(time.Second))
+		retryAfter(w, retry)
+		h.render(w, http.StatusTooManyRequests, "login.html", pageData{Error: fmt.Sprintf("Too many wrong tokens from %s. Try again in %s.", addr, retry.Round(time.Second))})
+		return
+	}
 	if !h.tokenOK(r.PostFormValue("token")) {
+		h.fails.failed(addr)
 		h.log.Warn("dashboard login refused: wrong admin token", "remote", r.RemoteAddr)
 		h.render(w, http.StatusUnauthorized, "login.html", pageData{Error: "Wrong admin token. Paste the content of admin_token_file (.bluegreen/admin.token)."})
 		return

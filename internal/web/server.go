@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -37,13 +40,17 @@ type Options struct {
 	// MigrationEvents, when not nil, subscribes to migration events; the
 	// event stream sends each as "event: migration" with its JSON.
 	MigrationEvents func(buffer int) (events <-chan any, cancel func())
-	Logger          *slog.Logger
+	// Registerer, when not nil, gets the admin API's own metrics (refused
+	// credentials).
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 type handler struct {
 	opts     Options
 	log      *slog.Logger
 	sessions *sessions
+	fails    *failLimiter
 }
 
 // New returns the admin handler: API, events, dashboard and metrics.
@@ -58,7 +65,7 @@ func New(opts Options) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{opts: opts, log: log, sessions: newSessions(nil)}
+	h := &handler{opts: opts, log: log, sessions: newSessions(nil), fails: newFailLimiter(nil, opts.Registerer)}
 	mux := http.NewServeMux()
 	api := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, h.auth(fn)) }
 	api("GET /api/v1/status", h.status)
@@ -112,7 +119,19 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		if !h.bearerOK(r.Header.Get("Authorization")) {
+		authz := r.Header.Get("Authorization")
+		if authz != "" {
+			if ok, retry := h.fails.allow(clientAddr(r)); !ok {
+				retryAfter(w, retry)
+				writeError(w, http.StatusTooManyRequests, fmt.Errorf("too many wrong admin tokens from %s: try again in %s", clientAddr(r), retry.Round(time.Second)))
+				return
+			}
+		}
+		if !h.bearerOK(authz) {
+			if authz != "" {
+				h.fails.failed(clientAddr(r))
+				h.log.Warn("admin api: wrong admin token", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bluegreen"`)
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong admin token: send Authorization: Bearer <token from admin_token_file>"))
 			return
