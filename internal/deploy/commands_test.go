@@ -335,13 +335,51 @@ func TestManualRoute(t *testing.T) {
 	if h.rt.runs(slot.Blue) != "v1" || h.slot(slot.Blue).State != slot.Running {
 		t.Fatal("a slot with traffic was scaled down")
 	}
-	// …and stops once it has none.
+	// …and once it has none, stays warm for scale_down_delay from then
+	// (instant rollback by hand), then stops.
 	if _, err := h.c.SetRoute(ctx, slot.Green, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.idle()
-	if h.rt.runs(slot.Blue) != "" || h.slot(slot.Blue).State != slot.Stopped {
-		t.Errorf("blue still runs %q after losing its traffic past its scale-down time", h.rt.runs(slot.Blue))
+	if h.rt.runs(slot.Blue) != "v1" || h.slot(slot.Blue).StopAt.IsZero() {
+		t.Fatalf("blue right after losing its traffic: runs %q, stop at %v; want warm with a scale-down scheduled", h.rt.runs(slot.Blue), h.slot(slot.Blue).StopAt)
+	}
+	stopAt := h.slot(slot.Blue).StopAt
+	h.drive("blue scaled down", func() bool { return h.slot(slot.Blue).State == slot.Stopped })
+	if now := h.clock.Now(); now.Before(stopAt) {
+		t.Errorf("blue stopped at %v, before its scale-down time %v", now, stopAt)
+	}
+	if h.rt.runs(slot.Blue) != "" {
+		t.Errorf("blue still runs %q after its scale-down", h.rt.runs(slot.Blue))
 	}
 	h.assertRoute(slot.Green, 0, 100)
+}
+
+// TestManualRouteSchedulesScaleDown: the live slot of the last deployment
+// left without traffic by a route by hand is scaled down after
+// scale_down_delay, like any old slot (it used to run forever), and the
+// slot given the traffic is no longer scheduled to stop.
+func TestManualRouteSchedulesScaleDown(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := h.ctx()
+	h.seed(true) // v2 live on green, v1 warm on blue
+	h.router.setBefore(nil)
+	if _, err := h.c.SetRoute(ctx, slot.Blue, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.idle()
+	if !h.slot(slot.Blue).StopAt.IsZero() {
+		t.Errorf("blue gets all traffic, yet a scale-down is scheduled at %v", h.slot(slot.Blue).StopAt)
+	}
+	if h.slot(slot.Green).StopAt.IsZero() {
+		t.Fatal("green, left without traffic by hand, has no scale-down scheduled")
+	}
+	h.drive("green scaled down", func() bool { return h.slot(slot.Green).State == slot.Stopped })
+	if h.rt.runs(slot.Green) != "" {
+		t.Errorf("green, left without traffic by hand, still runs %q after its scale-down", h.rt.runs(slot.Green))
+	}
+	if h.rt.runs(slot.Blue) != "v1" {
+		t.Errorf("blue runs %q, want v1 kept", h.rt.runs(slot.Blue))
+	}
+	h.assertRoute(slot.Blue, 100, 0)
 }

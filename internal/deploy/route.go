@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -140,6 +141,9 @@ func (c *Controller) SetRoute(ctx context.Context, live slot.Slot, weights map[s
 		return store.Route{}, fmt.Errorf("%s: %w", op, err)
 	}
 	c.log.Info("route set by hand", "live", r.Live, "weights", r.Weights)
+	if err := c.rescheduleScaleDown(ctx, slots, r); err != nil {
+		return store.Route{}, fmt.Errorf("%s: %w", op, err)
+	}
 	c.poke() // a slot that lost its traffic may be due to stop
 	// The stored route, with the time the store gave it.
 	saved, err := c.store.LoadRoute(ctx, c.app)
@@ -147,6 +151,36 @@ func (c *Controller) SetRoute(ctx context.Context, live slot.Slot, weights map[s
 		return store.Route{}, fmt.Errorf("%s: read back: %w", op, err)
 	}
 	return saved, nil
+}
+
+// rescheduleScaleDown keeps the scale-down schedule true to a route set
+// by hand: a running slot left without traffic stays warm for
+// scale_down_delay from now, then stops, as the old slot does after a
+// deployment; a slot that gets traffic is no longer scheduled to stop
+// (it gets a fresh delay when it loses its traffic again).
+func (c *Controller) rescheduleScaleDown(ctx context.Context, slots map[slot.Slot]store.SlotState, r store.Route) error {
+	now := c.clock.Now()
+	for _, name := range slot.All() {
+		s := slots[name]
+		if s.State != slot.Running {
+			continue
+		}
+		serving := r.Live == name || r.Weights[name] > 0
+		next := s
+		switch {
+		case serving && !s.StopAt.IsZero():
+			next.StopAt = time.Time{}
+		case !serving && s.StopAt.IsZero() && s.StoppingSince.IsZero():
+			next.StopAt = now.Add(c.scaleDownDelay)
+			c.log.Info("slot lost its traffic by hand: stays warm until its scale-down", logSlot, name, logVersion, s.Version, "scale_down_at", next.StopAt)
+		default:
+			continue
+		}
+		if err := c.saveSlot(ctx, s, next); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // manualRoute completes a hand-made route request against the current
