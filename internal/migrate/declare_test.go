@@ -2,20 +2,24 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/golden"
 )
 
-// check is a query and the one value it must return.
-type check struct{ q, want string }
+// check is a query and the one value it must return; as is the release
+// whose versioned schema it runs in ("" for the tables themselves).
+type check struct{ q, want, as string }
 
 // opCase is one operation through the shared harness.
 type opCase struct {
@@ -32,6 +36,14 @@ type opCase struct {
 	// corrupt makes a row's shapes disagree; the validator must name
 	// key 2. "" for operations with nothing to validate.
 	corrupt string
+	// v1Cols and v2Cols are the columns of customers in each release's
+	// versioned schema after expand, comma-joined ("" to skip).
+	v1Cols, v2Cols string
+	// contracted are checked after each contract, restored after the
+	// restore.
+	contracted, restored []check
+	// seenAs are reads through the versioned schemas after both wrote.
+	seenAs []check
 }
 
 const customersV1 = `CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, address text)`
@@ -50,14 +62,20 @@ var opCases = []opCase{
 			`UPDATE customers SET street_address = '3 Birch Ln', city = 'Reno', state = 'NV', zip_code = '89501' WHERE id = 2`,
 		},
 		seen: []check{
-			{`SELECT concat_ws('|', street_address, city, state, zip_code) FROM customers WHERE id = 11`, "1 Elm St|Portland|OR|97201"},
-			{`SELECT city FROM customers WHERE id = 1`, "Austin"},
-			{`SELECT address FROM customers WHERE id = 12`, "2 Pine Rd, Boise, ID 83701"},
-			{`SELECT address FROM customers WHERE id = 2`, "3 Birch Ln, Reno, NV 89501"},
+			{q: `SELECT concat_ws('|', street_address, city, state, zip_code) FROM customers WHERE id = 11`, want: "1 Elm St|Portland|OR|97201"},
+			{q: `SELECT city FROM customers WHERE id = 1`, want: "Austin"},
+			{q: `SELECT address FROM customers WHERE id = 12`, want: "2 Pine Rd, Boise, ID 83701"},
+			{q: `SELECT address FROM customers WHERE id = 2`, want: "3 Birch Ln, Reno, NV 89501"},
 		},
 		gone:    []string{"address"},
 		kept:    []string{"street_address", "city", "state", "zip_code"},
 		corrupt: `UPDATE customers SET city = 'Nowhere', address = '2 x, y, z 1' WHERE id = 2`,
+		v1Cols:  "id,name,address",
+		v2Cols:  "id,name,street_address,city,state,zip_code",
+		seenAs: []check{
+			{q: `SELECT address FROM customers WHERE id = 12`, want: "2 Pine Rd, Boise, ID 83701", as: "v1"},
+			{q: `SELECT city FROM customers WHERE id = 11`, want: "Portland", as: "v2"},
+		},
 	},
 	{
 		name: "add_column",
@@ -68,9 +86,9 @@ var opCases = []opCase{
 		oldWrites: []string{`INSERT INTO customers (id, name) VALUES (11, 'dee')`},
 		newWrites: []string{`INSERT INTO customers (id, name, display_name) VALUES (12, 'eve', 'Eve!')`},
 		seen: []check{
-			{`SELECT display_name FROM customers WHERE id = 11`, "DEE"},
-			{`SELECT display_name FROM customers WHERE id = 2`, "BOB"},
-			{`SELECT display_name FROM customers WHERE id = 12`, "Eve!"},
+			{q: `SELECT display_name FROM customers WHERE id = 11`, want: "DEE"},
+			{q: `SELECT display_name FROM customers WHERE id = 2`, want: "BOB"},
+			{q: `SELECT display_name FROM customers WHERE id = 12`, want: "Eve!"},
 		},
 		kept:    []string{"display_name", "name"},
 		corrupt: `UPDATE customers SET display_name = NULL WHERE id = 2`,
@@ -88,8 +106,8 @@ var opCases = []opCase{
 		oldWrites: []string{`INSERT INTO customers (id, first, last, full_name) VALUES (11, 'g', 'h', 'g h')`},
 		newWrites: []string{`INSERT INTO customers (id, first, last) VALUES (12, 'i', 'j')`, `UPDATE customers SET first = 'k' WHERE id = 1`},
 		seen: []check{
-			{`SELECT full_name FROM customers WHERE id = 12`, "i j"},
-			{`SELECT full_name FROM customers WHERE id = 1`, "k b"},
+			{q: `SELECT full_name FROM customers WHERE id = 12`, want: "i j"},
+			{q: `SELECT full_name FROM customers WHERE id = 1`, want: "k b"},
 		},
 		gone:    []string{"full_name"},
 		kept:    []string{"first", "last"},
@@ -104,10 +122,10 @@ var opCases = []opCase{
 		oldWrites: []string{`INSERT INTO customers (id, name, address) VALUES (11, 'v1', 'old')`, `UPDATE customers SET address = 'moved' WHERE id = 1`},
 		newWrites: []string{`INSERT INTO customers (id, name, postal_address) VALUES (12, 'v2', 'new')`, `UPDATE customers SET postal_address = 'p2' WHERE id = 2`},
 		seen: []check{
-			{`SELECT postal_address FROM customers WHERE id = 11`, "old"},
-			{`SELECT postal_address FROM customers WHERE id = 1`, "moved"},
-			{`SELECT address FROM customers WHERE id = 12`, "new"},
-			{`SELECT address FROM customers WHERE id = 2`, "p2"},
+			{q: `SELECT postal_address FROM customers WHERE id = 11`, want: "old"},
+			{q: `SELECT postal_address FROM customers WHERE id = 1`, want: "moved"},
+			{q: `SELECT address FROM customers WHERE id = 12`, want: "new"},
+			{q: `SELECT address FROM customers WHERE id = 2`, want: "p2"},
 		},
 		gone:    []string{"address"},
 		kept:    []string{"postal_address"},
@@ -121,8 +139,123 @@ var opCases = []opCase{
 `,
 		oldWrites: []string{`INSERT INTO customers (id, name) VALUES (11, 'v1')`},
 		newWrites: []string{`INSERT INTO customers (id, name) VALUES (12, 'v2')`},
-		seen:      []check{{`SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'customers_name_idx' AND i.indisvalid`, "1"}},
+		seen:      []check{{q: `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'customers_name_idx' AND i.indisvalid`, want: "1"}},
 		kept:      []string{"name", "address"},
+	},
+	{
+		name: "alter_column",
+		seed: []string{`CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, zip text)`,
+			`INSERT INTO customers VALUES (1, 'a', '60001'), (2, 'b', '60002'), (3, 'c', NULL)`},
+		ops: `operations:
+  - alter_column: {table: customers, column: zip, type: integer, up: "zip::integer", down: "zip::text"}
+`,
+		oldWrites: []string{`INSERT INTO customers (id, name, zip) VALUES (11, 'v1', '97201')`, `UPDATE customers SET zip = '73301' WHERE id = 1`},
+		newWrites: []string{`INSERT INTO customers (id, name, zip) VALUES (12, 'v2', 83701)`, `UPDATE customers SET zip = 89501 WHERE id = 2`},
+		seen: []check{
+			{q: `SELECT _bg_new_zip FROM customers WHERE id = 11`, want: "97201"},
+			{q: `SELECT _bg_new_zip FROM customers WHERE id = 1`, want: "73301"},
+			{q: `SELECT zip FROM customers WHERE id = 12`, want: "83701"},
+			{q: `SELECT zip FROM customers WHERE id = 2`, want: "89501"},
+		},
+		seenAs: []check{
+			{q: `SELECT pg_typeof(zip)::text || ' ' || zip FROM customers WHERE id = 11`, want: "integer 97201", as: "v2"},
+			{q: `SELECT pg_typeof(zip)::text || ' ' || zip FROM customers WHERE id = 12`, want: "text 83701", as: "v1"},
+		},
+		v1Cols:     "id,name,zip",
+		v2Cols:     "id,name,zip",
+		gone:    []string{"_bg_new_zip"},
+		kept:    []string{"zip"},
+		corrupt: `UPDATE customers SET zip = '1', _bg_new_zip = 2 WHERE id = 2`,
+		contracted: []check{
+			{q: `SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = 'zip'`, want: "integer"},
+			{q: `SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name LIKE '\_bg\_%'`, want: "0"},
+		},
+		restored:   []check{{q: `SELECT data_type || ' ' || (SELECT _bg_new_zip FROM customers WHERE id = 11) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = 'zip'`, want: "text 97201"}},
+	},
+	{
+		name: "add_not_null",
+		seed: []string{customersV1, `INSERT INTO customers VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')`},
+		ops: `operations:
+  - add_not_null: {table: customers, column: address}
+`,
+		oldWrites:  []string{`INSERT INTO customers (id, name, address) VALUES (11, 'v1', 'o')`},
+		newWrites:  []string{`INSERT INTO customers (id, name, address) VALUES (12, 'v2', 'n')`},
+		kept:       []string{"address"},
+		corrupt:    `UPDATE customers SET address = NULL WHERE id = 2`,
+		contracted: []check{{q: `SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = 'address'`, want: "NO"}},
+		restored:   []check{{q: `SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = 'address'`, want: "YES"}},
+	},
+	{
+		name: "add_check",
+		seed: []string{customersV1, `INSERT INTO customers VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')`},
+		ops: `operations:
+  - add_check: {table: customers, name: customers_name_short, check: "length(name) < 10"}
+`,
+		oldWrites:  []string{`INSERT INTO customers (id, name) VALUES (11, 'v1')`},
+		newWrites:  []string{`INSERT INTO customers (id, name) VALUES (12, 'v2')`},
+		kept:       []string{"name"},
+		corrupt:    `UPDATE customers SET name = 'a name far too long' WHERE id = 2`,
+		contracted: []check{{q: `SELECT convalidated::text FROM pg_constraint WHERE conname = 'customers_name_short'`, want: "true"}},
+		restored:   []check{{q: `SELECT count(*) FROM pg_constraint WHERE conname = 'customers_name_short'`, want: "0"}},
+	},
+	{
+		name: "add_foreign_key",
+		seed: []string{`CREATE TABLE cities (id integer PRIMARY KEY)`, `INSERT INTO cities VALUES (1), (2)`,
+			`CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, city_id integer)`,
+			`INSERT INTO customers VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', NULL)`},
+		ops: `operations:
+  - add_foreign_key: {table: customers, columns: [city_id], references: cities(id), on_delete: set null}
+`,
+		oldWrites:  []string{`INSERT INTO customers (id, name, city_id) VALUES (11, 'v1', 1)`},
+		newWrites:  []string{`INSERT INTO customers (id, name, city_id) VALUES (12, 'v2', 2)`},
+		kept:       []string{"city_id"},
+		corrupt:    `UPDATE customers SET city_id = 999 WHERE id = 2`,
+		contracted: []check{{q: `SELECT convalidated::text || ' ' || confdeltype::text FROM pg_constraint WHERE conname = 'customers_city_id_fkey'`, want: "true n"}},
+		restored:   []check{{q: `SELECT count(*) FROM pg_constraint WHERE conname = 'customers_city_id_fkey'`, want: "0"}},
+	},
+	{
+		name: "add_unique",
+		seed: []string{`CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, email text)`,
+			`INSERT INTO customers VALUES (1, 'a', 'a@x'), (2, 'b', 'b@x'), (3, 'c', NULL)`},
+		ops: `operations:
+  - add_unique: {table: customers, columns: [email]}
+`,
+		oldWrites:  []string{`INSERT INTO customers (id, name, email) VALUES (11, 'v1', 'v11@x')`},
+		newWrites:  []string{`INSERT INTO customers (id, name, email) VALUES (12, 'v2', 'v2@x')`},
+		kept:       []string{"email"},
+		corrupt:    `UPDATE customers SET email = 'a@x' WHERE id = 2`,
+		contracted: []check{{q: `SELECT contype::text FROM pg_constraint WHERE conname = 'customers_email_key'`, want: "u"}},
+		restored:   []check{{q: `SELECT count(*) FROM pg_constraint WHERE conname = 'customers_email_key'`, want: "0"}},
+	},
+	{
+		name: "create_table",
+		seed: []string{customersV1, `INSERT INTO customers VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')`},
+		ops: `operations:
+  - create_table:
+      table: notes
+      columns:
+        - {name: id, type: bigserial PRIMARY KEY}
+        - {name: customer_id, type: integer NOT NULL}
+        - {name: body, type: text}
+`,
+		oldWrites: []string{`INSERT INTO customers (id, name) VALUES (11, 'v1')`},
+		newWrites: []string{`INSERT INTO notes (customer_id, body) VALUES (11, 'hello')`},
+		seen:      []check{{q: `SELECT body FROM notes WHERE customer_id = 11`, want: "hello"}},
+		kept:      []string{"name", "address"},
+	},
+	{
+		name: "drop_table",
+		seed: []string{customersV1, `INSERT INTO customers VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')`,
+			`CREATE TABLE legacy (id integer PRIMARY KEY, v text)`, `INSERT INTO legacy VALUES (1, 'one')`},
+		ops: `operations:
+  - drop_table: {table: legacy}
+`,
+		oldWrites:  []string{`INSERT INTO legacy (id, v) VALUES (11, 'old')`},
+		newWrites:  []string{`INSERT INTO customers (id, name) VALUES (12, 'v2')`},
+		seen:       []check{{q: `SELECT count(*) FROM legacy`, want: "2"}},
+		kept:       []string{"name", "address"},
+		contracted: []check{{q: `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'legacy'`, want: "0"}},
+		restored:   []check{{q: `SELECT count(*) FROM legacy`, want: "2"}},
 	},
 	{
 		name: "raw_sql",
@@ -135,7 +268,7 @@ var opCases = []opCase{
 `,
 		oldWrites: []string{`INSERT INTO customers (id, name) VALUES (11, 'v1')`},
 		newWrites: []string{`INSERT INTO audit (note) VALUES ('v2')`},
-		seen:      []check{{`SELECT note FROM audit`, "v2"}},
+		seen:      []check{{q: `SELECT note FROM audit`, want: "v2"}},
 		kept:      []string{"name", "address"},
 	},
 }
@@ -153,10 +286,15 @@ operations:
 `
 
 // TestDeclaredOperations runs every operation through one harness on
-// PostgreSQL: plan (golden) → expand while a writer runs → both shapes
-// write and read each other → validate passes, then finds a corrupted
-// row by its key → contract → restore (the rollback to the old release)
-// → the old release writes again → contract → only the new shape remains.
+// PostgreSQL: plan (golden) → expand while a writer runs → the old
+// release (v1) and the new one (v2) each write only their own shape,
+// through their versioned schemas, and read what the other wrote →
+// validate passes, then finds a corrupted row by its key → contract
+// while a writer runs → only the new shape remains → restore (the
+// rollback to the old release after a contract) → v1 writes again →
+// contract again → only the new shape remains. The writer runs with the
+// engine's lock_timeout: a statement holding a lock that blocks writers
+// for longer fails it.
 func TestDeclaredOperations(t *testing.T) {
 	for _, c := range opCases {
 		t.Run(c.name, func(t *testing.T) { runOpCase(t, c) })
@@ -170,19 +308,15 @@ func runOpCase(t *testing.T, c opCase) {
 		exec(t, db, s)
 	}
 	dir := t.TempDir()
-	mdir := filepath.Join(dir, "0001_"+c.name)
-	if err := os.MkdirAll(mdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(mdir, FileOps), []byte(c.ops), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	name := "0001_" + c.name
+	writeOps(t, dir, name, c.ops)
 	var rec recorder
 	var out capture.Buffer
 	opts := testOptions(&rec, &out)
 	opts.BatchSize = 2
+	opts.App = "shop"
+	opts.Releases = map[string][]string{"v1": nil, "v2": {name}}
 	e := New(db, load(t, dir), opts)
-	name := "0001_" + c.name
 
 	var plan strings.Builder
 	p, err := e.Plan(ctx, OpExpand, "")
@@ -191,21 +325,25 @@ func runOpCase(t *testing.T, c opCase) {
 	}
 	plan.WriteString(p.String())
 
-	stop := startWriter(t, db)
+	stop := startWriter(t, db, opts.LockTimeout)
 	if err := e.Expand(ctx, ""); err != nil {
 		t.Fatalf("expand: %v", err)
 	}
 	if n := stop(); n == 0 {
 		t.Error("the writer wrote nothing during expand")
 	}
-	for _, s := range append(append([]string(nil), c.oldWrites...), c.newWrites...) {
-		exec(t, db, s)
+	if c.v1Cols != "" {
+		assertViewColumns(t, db, "shop_v1", c.v1Cols)
+		assertViewColumns(t, db, "shop_v2", c.v2Cols)
 	}
-	for _, ch := range c.seen {
-		if got := queryString(t, db, ch.q); got != ch.want {
-			t.Errorf("%s = %q, want %q", ch.q, got, ch.want)
-		}
+	for _, s := range c.oldWrites {
+		execAs(t, db, "shop_v1", s)
 	}
+	for _, s := range c.newWrites {
+		execAs(t, db, "shop_v2", s)
+	}
+	runChecks(t, db, c.seen)
+	runChecks(t, db, c.seenAs)
 	if err := e.Validate(ctx, nil); err != nil {
 		t.Fatalf("validate after both releases wrote: %v", err)
 	}
@@ -228,53 +366,146 @@ func runOpCase(t *testing.T, c opCase) {
 	plan.WriteString("\n" + p.String())
 	golden.Assert(t, filepath.Join("testdata", "ops", c.name+".golden"), []byte(plan.String()))
 
-	stop = startWriter(t, db)
-	if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
-		t.Fatalf("contract: %v", err)
+	contract := func(what string) {
+		t.Helper()
+		stop := startWriter(t, db, opts.LockTimeout)
+		if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		stop()
+		assertColumns(t, db, c.gone, false)
+		assertColumns(t, db, c.kept, true)
+		assertNoSync(t, db, 0)
+		runChecks(t, db, c.contracted)
+		if c.v2Cols != "" {
+			assertViewColumns(t, db, "shop_v2", c.v2Cols)
+			assertViewColumns(t, db, "shop_v1", "")
+		}
 	}
-	stop()
-	assertColumns(t, db, c.gone, false)
-	assertColumns(t, db, c.kept, true)
-	assertNoSync(t, db, 0)
+	contract("contract")
 
 	// Rollback after contract: restore brings the old shape back and the
-	// old release writes it again; the new shape follows.
+	// old release writes it again through its schema; the new shape
+	// follows.
 	if err := e.Restore(ctx, name); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	assertColumns(t, db, c.gone, true)
+	runChecks(t, db, c.restored)
+	if c.v1Cols != "" {
+		assertViewColumns(t, db, "shop_v1", c.v1Cols)
+	}
 	for _, s := range c.oldWrites[:1] {
-		exec(t, db, strings.Replace(s, "11", "21", 1))
+		execAs(t, db, "shop_v1", strings.ReplaceAll(s, "11", "21"))
 	}
 	if err := e.Validate(ctx, nil); err != nil {
 		t.Fatalf("validate after restore and an old write: %v", err)
 	}
-	if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
-		t.Fatalf("contract again: %v", err)
-	}
-	assertColumns(t, db, c.gone, false)
-	assertColumns(t, db, c.kept, true)
-	assertNoSync(t, db, 0)
+	contract("contract again")
 }
 
-// startWriter updates row 1 of customers in a loop until stopped; a
-// failed write fails the test: no statement of expand or contract may make
-// a writer fail. It returns how many writes it made.
-func startWriter(t *testing.T, db *DB) (stop func() int) {
+func writeOps(t *testing.T, dir, name, ops string) {
 	t.Helper()
+	mdir := filepath.Join(dir, name)
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mdir, FileOps), []byte(ops), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// execAs runs q with search_path set to a release's versioned schema, as
+// that release would.
+func execAs(t *testing.T, db *DB, schema, q string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close() //nolint:errcheck // a test connection
+	if _, err := conn.ExecContext(ctx, "SET search_path = "+schema+", public"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "RESET search_path") //nolint:errcheck // the connection goes back to the pool reset or not
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		t.Fatalf("%s (as %s): %v", q, schema, err)
+	}
+}
+
+func queryAs(t *testing.T, db *DB, schema, q string) string {
+	t.Helper()
+	if schema == "" {
+		return queryString(t, db, q)
+	}
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close() //nolint:errcheck // a test connection
+	if _, err := conn.ExecContext(ctx, "SET search_path = "+schema+", public"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "RESET search_path") //nolint:errcheck // as in execAs
+	var s sql.NullString
+	if err := conn.QueryRowContext(ctx, q).Scan(&s); err != nil {
+		t.Fatalf("%s (as %s): %v", q, schema, err)
+	}
+	return s.String
+}
+
+func runChecks(t *testing.T, db *DB, checks []check) {
+	t.Helper()
+	for _, ch := range checks {
+		schema := ""
+		if ch.as != "" {
+			schema = "shop_" + ch.as
+		}
+		if got := queryAs(t, db, schema, ch.q); got != ch.want {
+			t.Errorf("%s (as %q) = %q, want %q", ch.q, ch.as, got, ch.want)
+		}
+	}
+}
+
+// assertViewColumns checks the columns of schema.customers ("" for no
+// such view).
+func assertViewColumns(t *testing.T, db *DB, schema, want string) {
+	t.Helper()
+	got := queryString(t, db, `SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'customers'`, schema)
+	if got != want {
+		t.Errorf("columns of %s.customers = %q, want %q", schema, got, want)
+	}
+}
+
+// startWriter updates row 1 of customers in a loop until stopped, with
+// lock_timeout set to lockTimeout: a failed write fails the test, so no
+// statement of expand or contract may hold a lock that blocks writers
+// longer than that. It returns how many writes it made.
+func startWriter(t *testing.T, db *DB, lockTimeout time.Duration) (stop func() int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET lock_timeout = '%dms'", lockTimeout.Milliseconds())); err != nil {
+		t.Fatal(err)
+	}
 	var n atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-done:
 				return
 			default:
 			}
-			if _, err := db.SQL().Exec(`UPDATE customers SET id = id WHERE id = 1`); err != nil {
+			if _, err := conn.ExecContext(ctx, `UPDATE customers SET id = id WHERE id = 1`); err != nil {
 				t.Errorf("writer: %v", err)
 				return
 			}
@@ -284,6 +515,12 @@ func startWriter(t *testing.T, db *DB) (stop func() int) {
 	return func() int {
 		close(done)
 		wg.Wait()
+		if _, err := conn.ExecContext(ctx, "RESET lock_timeout"); err != nil {
+			t.Error(err)
+		}
+		if err := conn.Close(); err != nil {
+			t.Error(err)
+		}
 		return int(n.Load())
 	}
 }
@@ -300,7 +537,7 @@ func queryInt(t *testing.T, db *DB, q string) int64 {
 func assertColumns(t *testing.T, db *DB, cols []string, exist bool) {
 	t.Helper()
 	for _, c := range cols {
-		n := queryInt(t, db, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = '`+c+`'`)
+		n := queryInt(t, db, `SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = '`+c+`'`)
 		if (n == 1) != exist {
 			t.Errorf("column customers.%s exists = %v, want %v", c, n == 1, exist)
 		}

@@ -38,6 +38,11 @@ type Options struct {
 	Metrics       *Metrics      // may be nil
 	Now           func() time.Time
 	By            string // user@host recorded in history; from the OS
+	// App and Releases (each version's releases.<version>.requires) name
+	// the versioned schemas of ops.yaml migrations (see SchemaName); with
+	// either empty there are none.
+	App      string
+	Releases map[string][]string
 }
 
 func (o Options) withDefaults() Options {

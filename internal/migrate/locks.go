@@ -17,6 +17,7 @@ var lockRules = []lockRule{
 	{regexp.MustCompile(`^CREATE (UNIQUE )?INDEX\b`), "SHARE, blocks writers for the whole build"},
 	{regexp.MustCompile(`^DROP INDEX CONCURRENTLY\b`), "SHARE UPDATE EXCLUSIVE, no writer waits"},
 	{regexp.MustCompile(`^ALTER TABLE .* VALIDATE CONSTRAINT\b`), "SHARE UPDATE EXCLUSIVE during the scan, no writer waits"},
+	{regexp.MustCompile(`^ALTER TABLE .* ADD CONSTRAINT .* FOREIGN KEY .* NOT VALID$`), "SHARE ROW EXCLUSIVE on both tables, catalog only"},
 	{regexp.MustCompile(`^ALTER TABLE .* ADD CONSTRAINT .* NOT VALID$`), "ACCESS EXCLUSIVE, catalog only"},
 	{regexp.MustCompile(`^ALTER TABLE .* ALTER COLUMN .* SET NOT NULL$`), "ACCESS EXCLUSIVE, catalog only when a valid CHECK (col IS NOT NULL) exists, else a full scan"},
 	{regexp.MustCompile(`^ALTER TABLE .* ALTER COLUMN .* TYPE\b`), "ACCESS EXCLUSIVE, rewrites the table"},

@@ -20,7 +20,7 @@ var alterColumnSpec = opSpec{
 		gr.olds = append(gr.olds, Operation{Kind: "drop_column", Line: op.Line, Table: op.Table, Column: op.Column, Down: renameIdent(op.Down, op.Column, nw)})
 		sh := g.shape(op.Table)
 		sh.newOnly = append(sh.newOnly, nw)
-		sh.oldOnly = append(sh.oldOnly, op.Column)
+		sh.oldOnly = append(sh.oldOnly, op.Column, old)
 		sh.alias[nw] = op.Column
 		g.contract = append(g.contract,
 			fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", op.Table, op.Column, old),

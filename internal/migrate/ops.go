@@ -191,6 +191,9 @@ func (e *Engine) Expand(ctx context.Context, name string) (err error) {
 			Data: map[string]any{"steps": len(it.Steps), "backfill_rows": rec.BackfillRows, "duration_ms": rec.Duration.Milliseconds()}})
 		e.say("%s: %s", m.Name, msg)
 	}
+	if len(p.Items) > 0 {
+		return e.syncSchemas(ctx)
+	}
 	return nil
 }
 
@@ -257,6 +260,9 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 			}
 		}
 		e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracting, Message: progressNote(it, false)})
+		if err := e.dropOldViews(ctx, m); err != nil {
+			return err
+		}
 		if err := e.runSteps(ctx, it, rec); err != nil {
 			return err
 		}
@@ -272,6 +278,9 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 		e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventPhase, Phase: PhaseContracted, Message: msg,
 			Data: map[string]any{"steps": len(it.Steps), "archived_columns": len(it.Archive), "duration_ms": rec.Duration.Milliseconds()}})
 		e.say("%s: %s", m.Name, msg)
+	}
+	if len(p.Items) > 0 {
+		return e.syncSchemas(ctx)
 	}
 	return nil
 }
@@ -313,6 +322,9 @@ func (e *Engine) Restore(ctx context.Context, name string) (err error) {
 		e.emit(ctx, Event{Migration: m.Name, Op: OpRestore, Kind: EventPhase, Phase: PhaseRestored, Message: msg,
 			Data: map[string]any{"steps": len(it.Steps), "duration_ms": rec.Duration.Milliseconds()}})
 		e.say("%s: %s", m.Name, msg)
+	}
+	if len(p.Items) > 0 {
+		return e.syncSchemas(ctx)
 	}
 	return nil
 }
