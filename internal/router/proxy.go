@@ -310,6 +310,11 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 			cause := context.Cause(req.Context())
 			code, kind, msg = http.StatusServiceUnavailable, "cancelled", "bluegreen: request cancelled: "+cause.Error()
 			r.log.Info("request cancelled by the router", keySlot, s.slot, keyCause, cause.Error())
+		case synthetic(req.Context()) && errors.Is(req.Context().Err(), context.DeadlineExceeded):
+			// Analysis' own timeout: the instance was too slow, which
+			// is an error of the slot, not a client that left.
+			code, kind, msg = http.StatusGatewayTimeout, "timeout", "bluegreen: synthetic request timed out in slot "+string(s.slot)
+			r.log.Debug("synthetic request timed out", keySlot, s.slot, keyError, err)
 		case req.Context().Err() != nil:
 			code, kind, msg = statusClientClosed, "client-closed", "bluegreen: client closed the request"
 			r.log.Debug("client closed the request", keySlot, s.slot, keyError, err)

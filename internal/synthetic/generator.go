@@ -91,7 +91,7 @@ func New(opts Options) (*Generator, error) {
 		changed: make(chan struct{}, 1),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bluegreen_synthetic_requests_total",
-			Help: "Synthetic requests of analysis sent to each slot, by answer status code (499: timed out). Not in bluegreen_requests_total.",
+			Help: "Synthetic requests of analysis sent to each slot, by answer status code (504: timed out, counted as an error of the slot). Not in bluegreen_requests_total.",
 		}, []string{"slot", "code"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bluegreen_synthetic_skipped_total",
@@ -265,7 +265,7 @@ func (s *sender) do(ctx context.Context, method, path string, headers map[string
 	serve(s.h, a, req)
 	a.finish()
 	s.g.requests.WithLabelValues(string(s.slot), strconv.Itoa(a.code)).Inc()
-	if a.code >= 500 || a.code == 499 {
+	if a.code >= 500 {
 		s.g.log.Debug("synthetic request failed", "slot", s.slot, "method", method, "path", path, "status", a.code)
 	}
 	return a
