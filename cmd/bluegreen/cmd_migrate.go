@@ -72,7 +72,8 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		return failErr(err)
 	}
 	defer db.Close() //nolint:errcheck // nothing to do about it at exit
-	eng := migrate.New(db, set, migrate.Options{LockTimeout: *lockTimeout, BatchSize: *batch, BatchTarget: *target, DutyCycle: *duty, MaxRate: *maxRate, RunnerWait: *wait, Out: e.stdout})
+	eng := migrate.New(db, set, migrate.Options{LockTimeout: *lockTimeout, BatchSize: *batch, BatchTarget: *target, DutyCycle: *duty, MaxRate: *maxRate, RunnerWait: *wait, Out: e.stdout,
+		App: cfg.App, Releases: schemagate.Gate(cfg).Releases})
 
 	switch sub {
 	case "status":

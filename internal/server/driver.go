@@ -10,6 +10,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/static"
+	"github.com/bluegreen-dev/bluegreen/internal/migrate"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
 
@@ -41,6 +42,7 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 		d, err := process.New(process.Options{
 			Command:     p.Command,
 			Env:         p.Env,
+			Schema:      func(version string) string { return migrate.SchemaName(cfg.App, version) },
 			Instances:   p.Instances,
 			StopTimeout: p.StopTimeout.D(),
 			Dir:         cfg.ProcessDir(),

@@ -18,6 +18,11 @@ type Options struct {
 	// Env is added to the child's environment after the parent's own and
 	// PORT, BLUEGREEN_SLOT, BLUEGREEN_VERSION (values already ${VAR}-expanded).
 	Env map[string]string
+	// Schema names a release's versioned schema (see migrate.SchemaName);
+	// {schema} in Env values is replaced by Schema(version), so a release
+	// can reach its shape by search_path, such as
+	// PGOPTIONS: "-c search_path={schema},public". Nil leaves {schema}.
+	Schema func(version string) string
 	// Instances per slot; at least 1.
 	Instances int
 	// StopTimeout is how long Stop waits after SIGTERM before it sends

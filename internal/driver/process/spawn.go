@@ -81,7 +81,8 @@ func substitute(command []string, port int, slot, version string) []string {
 }
 
 // childEnv is the parent's environment, then PORT, BLUEGREEN_SLOT and
-// BLUEGREEN_VERSION, then Options.Env; for a repeated key the last wins.
+// BLUEGREEN_VERSION, then Options.Env with {schema} replaced by
+// Options.Schema(version); for a repeated key the last wins.
 func (d *Driver) childEnv(port int, slot, version string) []string {
 	env := append(os.Environ(),
 		"PORT="+strconv.Itoa(port),
@@ -89,7 +90,11 @@ func (d *Driver) childEnv(port int, slot, version string) []string {
 		"BLUEGREEN_VERSION="+version,
 	)
 	for _, k := range slices.Sorted(maps.Keys(d.opts.Env)) {
-		env = append(env, k+"="+d.opts.Env[k])
+		v := d.opts.Env[k]
+		if d.opts.Schema != nil {
+			v = strings.ReplaceAll(v, "{schema}", d.opts.Schema(version))
+		}
+		env = append(env, k+"="+v)
 	}
 	return env
 }
