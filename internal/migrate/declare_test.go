@@ -587,3 +587,110 @@ func TestOpsWithSQLFilesRefused(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDeclaredSQLite: the subset SQLite supports, through the same
+// steps as the harness without versioned schemas: each shape written
+// alone fills the other (AFTER triggers), the validator finds a row whose
+// shapes disagree by its key, contract drops the triggers and the old
+// column, restore brings it back.
+func TestDeclaredSQLite(t *testing.T) {
+	for _, c := range []struct {
+		name, seed, ops, oldW, newW string
+		seen                        []check
+		corrupt, gone               string
+	}{
+		{
+			name: "rename_column",
+			seed: `CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT);
+				INSERT INTO customers VALUES (1, 'a', 'x1'), (2, 'b', 'x2'), (3, 'c', NULL), (4, 'd', 'x4')`,
+			ops:  "operations:\n  - rename_column: {table: customers, from: address, to: postal_address, type: text}\n",
+			oldW: `INSERT INTO customers (id, name, address) VALUES (11, 'v1', 'old'); UPDATE customers SET address = 'moved' WHERE id = 1`,
+			newW: `INSERT INTO customers (id, name, postal_address) VALUES (12, 'v2', 'new'); UPDATE customers SET postal_address = 'p3' WHERE id = 3`,
+			seen: []check{
+				{q: `SELECT postal_address FROM customers WHERE id = 11`, want: "old"},
+				{q: `SELECT postal_address FROM customers WHERE id = 1`, want: "moved"},
+				{q: `SELECT postal_address FROM customers WHERE id = 4`, want: "x4"},
+				{q: `SELECT address FROM customers WHERE id = 12`, want: "new"},
+				{q: `SELECT address FROM customers WHERE id = 3`, want: "p3"},
+			},
+			corrupt: `UPDATE customers SET address = 'a', postal_address = 'b' WHERE id = 2`,
+			gone:    "address",
+		},
+		{
+			name: "drop_column",
+			seed: `CREATE TABLE customers (id INTEGER PRIMARY KEY, first TEXT, last TEXT, full_name TEXT);
+				INSERT INTO customers VALUES (1, 'a', 'b', 'a b'), (2, 'c', 'd', 'c d'), (3, 'e', 'f', 'e f')`,
+			ops:  "operations:\n  - drop_column: {table: customers, column: full_name, down: \"first || ' ' || last\"}\n",
+			oldW: `INSERT INTO customers (id, first, last, full_name) VALUES (11, 'g', 'h', 'g h')`,
+			newW: `INSERT INTO customers (id, first, last) VALUES (12, 'i', 'j'); UPDATE customers SET first = 'k' WHERE id = 1`,
+			seen: []check{
+				{q: `SELECT full_name FROM customers WHERE id = 12`, want: "i j"},
+				{q: `SELECT full_name FROM customers WHERE id = 1`, want: "k b"},
+			},
+			corrupt: `UPDATE customers SET full_name = 'wrong' WHERE id = 2`,
+			gone:    "full_name",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openDB(t, SQLite)
+			for _, s := range strings.Split(c.seed, ";") {
+				exec(t, db, s)
+			}
+			dir := t.TempDir()
+			name := "0001_" + c.name
+			writeOps(t, dir, name, c.ops)
+			var rec recorder
+			var out capture.Buffer
+			opts := testOptions(&rec, &out)
+			opts.BatchSize = 2
+			e := New(db, load(t, dir), opts)
+			if err := e.Expand(ctx, ""); err != nil {
+				t.Fatalf("expand: %v", err)
+			}
+			for _, s := range append(strings.Split(c.oldW, ";"), strings.Split(c.newW, ";")...) {
+				exec(t, db, s)
+			}
+			runChecks(t, db, c.seen)
+			if err := e.Validate(ctx, nil); err != nil {
+				t.Fatalf("validate after both shapes wrote: %v", err)
+			}
+			exec(t, db, c.corrupt)
+			var ve *ValidationError
+			if err := e.Validate(ctx, nil); !errors.As(err, &ve) || len(ve.Rows) != 1 || ve.Rows[0][0] != "2" {
+				t.Fatalf("validate of a corrupted row: %v, want a ValidationError naming id 2 alone", err)
+			}
+			exec(t, db, `DELETE FROM customers WHERE id = 2`)
+			if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
+				t.Fatalf("contract: %v", err)
+			}
+			if n := queryInt(t, db, `SELECT count(*) FROM pragma_table_info('customers') WHERE name = '`+c.gone+`'`); n != 0 {
+				t.Errorf("%s still there after contract", c.gone)
+			}
+			if n := queryInt(t, db, `SELECT count(*) FROM sqlite_master WHERE type = 'trigger'`); n != 0 {
+				t.Errorf("%d triggers left after contract", n)
+			}
+			if err := e.Restore(ctx, name); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			runChecks(t, db, c.seen)
+			if err := e.Validate(ctx, nil); err != nil {
+				t.Fatalf("validate after restore: %v", err)
+			}
+		})
+	}
+}
+
+// TestDeclaredSQLiteRefused: what SQLite cannot do is refused at plan
+// with the file, line and what to do.
+func TestDeclaredSQLiteRefused(t *testing.T) {
+	db := openDB(t, SQLite)
+	dir := t.TempDir()
+	writeOps(t, dir, "0001_zip", "operations:\n  - alter_column: {table: customers, column: zip, type: integer, up: \"zip\", down: \"zip\"}\n")
+	var rec recorder
+	var out capture.Buffer
+	_, err := New(db, load(t, dir), testOptions(&rec, &out)).Plan(context.Background(), OpExpand, "")
+	if err == nil || !strings.Contains(err.Error(), "ops.yaml:2: alter_column is not supported on SQLite") {
+		t.Fatalf("plan: %v, want alter_column refused on SQLite at ops.yaml:2", err)
+	}
+}
