@@ -68,6 +68,9 @@ func (e *Engine) buildPlan(ctx context.Context, hist map[string]*Record, op Op, 
 			switch ph {
 			case PhasePending, PhaseExpanding:
 				it.Steps = expandSteps(e.db.dialect, m)
+				if f := m.File(FileValidate); f != nil && m.Ops != nil {
+					it.Validate = f.Statements
+				}
 				if ph == PhaseExpanding {
 					it.Done = rec.Step
 				}

@@ -42,6 +42,10 @@ type Item struct {
 	Steps []Step
 	// Backfill runs after the steps of an expand; nil without one.
 	Backfill *BackfillPlan
+	// Validate are the queries of validate.sql an expand plan shows: they
+	// run at `migrate validate`, before traffic shifts to a release that
+	// requires the migration, and before its contract.
+	Validate []string
 	// Archive is what a contract saves before dropping it.
 	Archive []Archived
 	// Warnings are things the operator should know (a DROP TABLE that is
@@ -111,6 +115,14 @@ func (p *Plan) Format(w io.Writer) error {
 				fmt.Fprintf(&b, "-- lock: %s\n", lockOf(bf.SQL))
 			}
 			b.WriteString(strings.TrimSpace(bf.SQL))
+			b.WriteString(";\n")
+		}
+		for j, q := range it.Validate {
+			fmt.Fprintf(&b, "-- validate %d/%d (migrate validate, before traffic shifts, before contract): must return no rows\n", j+1, len(it.Validate))
+			if p.Dialect == Postgres {
+				fmt.Fprintf(&b, "-- lock: %s\n", lockOf(q))
+			}
+			b.WriteString(strings.TrimSpace(q))
 			b.WriteString(";\n")
 		}
 	}
