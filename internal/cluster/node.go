@@ -150,6 +150,14 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Advertise sets the listener addresses the heartbeat records (known once
+// the listeners are bound).
+func (n *Node) Advertise(admin, production string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.admin, n.prod = admin, production
+}
+
 // ID is this process's instance ID.
 func (n *Node) ID() string { return n.id }
 
@@ -179,11 +187,13 @@ func (n *Node) beat(ctx context.Context) {
 	t := time.NewTicker(n.sync)
 	defer t.Stop()
 	prune := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		err := n.follow.read(ctx, false)
 		if err == nil {
@@ -204,7 +214,9 @@ func (n *Node) beat(ctx context.Context) {
 // heartbeat writes this instance's row and reads everyone's.
 func (n *Node) heartbeat(ctx context.Context) error {
 	rev, _ := n.follow.applied()
+	n.mu.Lock()
 	in := store.Instance{ID: n.id, Admin: n.admin, Production: n.prod, RouteRev: rev, Leader: n.Leader()}
+	n.mu.Unlock()
 	if n.counts != nil {
 		in.Counts = n.counts()
 	}

@@ -33,6 +33,7 @@ func (c *control) Status(ctx context.Context) (api.Status, error) {
 			out.Instances[string(sl)] = in
 		}
 	}
+	c.s.clusterStatus(&out)
 	return out, nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bluegreen-dev/bluegreen/internal/cluster"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
@@ -39,6 +41,12 @@ type Server struct {
 
 	production, preview, admin *listener
 	redirect                   *listener // redirect_listen, nil without
+
+	// cluster is this serve as a node of the cluster sharing the state in
+	// PostgreSQL (cluster.go); nil on SQLite. forwardRT carries commands
+	// to the leader.
+	cluster   *cluster.Node
+	forwardRT http.RoundTripper
 }
 
 // New builds a server from cfg: each part from its builder, in the order
@@ -65,6 +73,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.router, err = newRouter(cfg, s.store, sec.preview, log, reg); err != nil {
 		return nil, err
 	}
+	if err := s.joinCluster(reg); err != nil {
+		return nil, err
+	}
 	if s.runtime, err = newRuntime(cfg, log); err != nil {
 		return nil, err
 	}
@@ -74,7 +85,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if s.ctrl, err = s.newController(sec.preview, reg); err != nil {
 		return nil, err
 	}
-	if err := s.ctrl.Restore(ctx); err != nil {
+	if err := s.restore(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.restoreSessions(ctx); err != nil {
@@ -89,7 +100,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openListeners(ctx, admin, reg); err != nil {
+	if err := s.openListeners(ctx, s.clusterAdmin(admin), reg); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -120,7 +131,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopParts()
 	parts, partsCtx := errgroup.WithContext(partsCtx)
 	parts.Go(func() error { return s.router.Run(partsCtx) })
-	parts.Go(func() error { return s.ctrl.Run(partsCtx) })
+	parts.Go(func() error { return s.runController(partsCtx) })
 	if k, ok := s.runtime.(kubeRuntime); ok {
 		parts.Go(func() error { return k.feedEndpoints(partsCtx, s.router) })
 	}
