@@ -70,8 +70,14 @@ func newCustomersApp(t *testing.T, dialect string) *custApp {
 		t.Fatal(err)
 	}
 	dbURL := "sqlite:" + filepath.Join(dir, "app.db")
-	if dialect == "postgres" {
+	if strings.HasPrefix(dialect, "postgres") {
 		dbURL = pgtest.URL(t)
+	}
+	env := fmt.Sprintf("{ DATABASE_URL: %q }", dbURL)
+	if dialect == "postgres-ops" {
+		// 0002_split_address is ops.yaml: each release reaches its shape
+		// through its versioned schema, by search_path.
+		env = fmt.Sprintf(`{ DATABASE_URL: %q, PGOPTIONS: "-c search_path={schema},public" }`, dbURL)
 	}
 	ports := mustFreePorts(t, 3)
 	a := &app{t: t, dir: dir, shop: bin, cfg: filepath.Join(dir, "bluegreen.yaml"),
@@ -87,7 +93,7 @@ driver:
   kind: process
   process:
     command: [%q, "--listen", "127.0.0.1:{port}", "--schema", "{version}", "--slot", "{slot}"]
-    env: { DATABASE_URL: %q }
+    env: %s
     instances: 2
     stop_timeout: 5s
 health: { path: /health, interval: 100ms, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2, ready_timeout: 30s }
@@ -104,7 +110,7 @@ migrations:
 releases:
   v1: { requires: [0001_customers] }
   v2: { requires: [0002_split_address] }
-`, a.prod, ca.preview, a.admin, bin, dbURL, dbURL)
+`, a.prod, ca.preview, a.admin, bin, env, dbURL)
 	if err := os.WriteFile(a.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,7 @@ releases:
 // runs after v1 is scaled down; restore brings address back with its
 // values. Serve shows the migration on /metrics and its event stream.
 func TestMigrateSplitAddressWithExampleApp(t *testing.T) {
-	for _, dialect := range []string{"postgres", "sqlite"} {
+	for _, dialect := range []string{"postgres", "sqlite", "postgres-ops"} {
 		t.Run(dialect, func(t *testing.T) { splitAddressScenario(t, dialect) })
 	}
 }
@@ -173,8 +179,18 @@ func splitAddressScenario(t *testing.T, dialect string) {
 	}
 
 	// Expand: four columns, backfill, dual-write trigger.
-	if out := a.migrate(0, "expand"); !strings.Contains(out, "0002_split_address: expanded") {
+	out := a.migrate(0, "expand")
+	if !strings.Contains(out, "0002_split_address: expanded") {
 		t.Fatalf("migrate expand output:\n%s", out)
+	}
+	if dialect == "postgres-ops" {
+		// Generated from ops.yaml: each release's schema shows its shape,
+		// and the releases reach it by search_path ({schema} in PGOPTIONS).
+		if !strings.Contains(out, "versioned schemas rebuilt for releases v1 (customers_v1), v2 (customers_v2)") {
+			t.Fatalf("migrate expand output, want the versioned schemas:\n%s", out)
+		}
+		assertViewColumns(t, a.dbURL, "customers_v1", "id,name,address")
+		assertViewColumns(t, a.dbURL, "customers_v2", "id,name,street_address,city,state,zip_code")
 	}
 	a.waitMetric(`bluegreen_migration_state{migration="0002_split_address",phase="expanded"} 1`)
 	events.wait(t, `"migration":"0002_split_address"`, `"phase":"expanded"`)
@@ -224,7 +240,7 @@ func splitAddressScenario(t *testing.T, dialect string) {
 
 	// Contract is refused while v1 is warm: the message names the slot,
 	// the release and the time left until its scale-down.
-	out := a.migrate(1, "contract", "0002_split_address")
+	out = a.migrate(1, "contract", "0002_split_address")
 	t.Logf("contract while v1 is warm:\n%s", out)
 	for _, s := range []string{"slot " + v1Slot, "release v1 (warm)", "time left: ", "until its scale-down"} {
 		if !strings.Contains(out, s) {
@@ -500,4 +516,22 @@ func otherSlot(slot string) string {
 		return "green"
 	}
 	return "blue"
+}
+
+// assertViewColumns checks the columns of schema.customers.
+func assertViewColumns(t *testing.T, url, schema, want string) {
+	t.Helper()
+	db, err := migrate.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close() //nolint:errcheck // a test's read-only connection
+	var got string
+	err = db.SQL().QueryRow(`SELECT coalesce(string_agg(column_name, ',' ORDER BY ordinal_position), '') FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'customers'`, schema).Scan(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("columns of %s.customers = %q, want %q", schema, got, want)
+	}
 }

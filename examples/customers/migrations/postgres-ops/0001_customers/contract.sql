@@ -1,0 +1,1 @@
+-- 0001_customers creates the table; there is nothing to remove.
