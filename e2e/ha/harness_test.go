@@ -157,14 +157,18 @@ func (c *haCluster) start() {
 // leader waits until exactly one live serve says it leads and returns it.
 func (c *haCluster) leader(within time.Duration) *serveProc {
 	c.t.Helper()
+	return c.leaderAmong(c.live(), within)
+}
+
+// leaderAmong waits until exactly one of procs leads, as all of them
+// know, and returns it.
+func (c *haCluster) leaderAmong(procs []*serveProc, within time.Duration) *serveProc {
+	c.t.Helper()
 	var leader *serveProc
 	waitFor(c.t, within, "one instance to lead", func() bool {
 		leader = nil
 		n := 0
-		for _, p := range c.nodes {
-			if p.cmd == nil {
-				continue
-			}
+		for _, p := range procs {
 			st, err := p.status()
 			if err != nil || st.Cluster == nil {
 				return false
