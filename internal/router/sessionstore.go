@@ -277,3 +277,50 @@ func (r *Router) RestoreSessions(pins []SessionPin, since time.Time) RestoredSes
 	r.log.Info("mcp sessions restored", "instance", out.Instance, "slot", out.Slot, "dropped", out.Dropped)
 	return out
 }
+
+// AdoptSessions puts into the session table the pins other routers
+// sharing the store wrote (a cluster of serve processes reads the shared
+// table every sync interval), so that a session pinned by router A is
+// honoured by this one. A pin already in the table is kept (this
+// router's own is as new or newer); an expired one, one of an invalid
+// slot, or one whose slot has no instance here is skipped. Nothing is
+// written back to the store: the pin belongs to the router that wrote
+// it. It returns how many pins it adopted.
+func (r *Router) AdoptSessions(pins []SessionPin) int {
+	t := r.sessions
+	if t == nil {
+		return 0
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, p := range pins {
+		i := p.Slot.Index()
+		if i < 0 || p.ID == "" || now.Sub(p.LastUsed) >= t.ttl {
+			continue
+		}
+		if _, ok := t.pins[p.ID]; ok {
+			continue
+		}
+		s := &r.slots[i]
+		var b *backend
+		for _, c := range s.pool.all() {
+			if c.addr == p.Instance && !c.gone.Load() {
+				b = c
+				break
+			}
+		}
+		if b == nil {
+			if _, total := s.pool.counts(); total == 0 {
+				continue
+			}
+		}
+		t.insertLocked(p.ID, i, b, p.LastUsed)
+		n++
+	}
+	if n > 0 {
+		r.log.Debug("mcp sessions adopted from the shared table", keyCount, n)
+	}
+	return n
+}

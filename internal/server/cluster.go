@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/cluster"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
 )
 
@@ -76,12 +79,69 @@ func (s *Server) runController(ctx context.Context) error {
 		return s.ctrl.Run(ctx)
 	}
 	s.cluster.Advertise(advertised(s.admin.addr()), advertised(s.production.addr()))
-	return s.cluster.Run(ctx, func(ctx context.Context) error {
-		if err := s.ctrl.Restore(ctx); err != nil {
-			return err
-		}
-		return s.ctrl.Run(ctx)
+	g, ctx := errgroup.WithContext(ctx)
+	if s.cfg.Routing.MCPSessions {
+		g.Go(func() error { s.adoptPins(ctx); return nil })
+	}
+	g.Go(func() error {
+		return s.cluster.Run(ctx, func(ctx context.Context) error {
+			if err := s.ctrl.Restore(ctx); err != nil {
+				return err
+			}
+			return s.ctrl.Run(ctx)
+		})
 	})
+	return g.Wait()
+}
+
+// Shared MCP session pins: every router writes its pins to the shared
+// table behind its request path (within a second); every router reads the
+// pins used lately every pinSyncInterval and adopts those it does not
+// know, so a session pinned by router A is honoured by router B.
+const (
+	pinSyncInterval = time.Second
+	// pinSyncOverlap re-reads a little of the last window: a pin written
+	// late (another router's write-behind) is not missed.
+	pinSyncOverlap = 3 * time.Second
+	pinSyncBatch   = 5000
+)
+
+// recentPins is the store's read of the pins used lately.
+type recentPins interface {
+	LoadMCPSessionsSince(ctx context.Context, app string, since time.Time, limit int) ([]store.MCPSession, error)
+}
+
+// adoptPins reads the shared pin table every pinSyncInterval until ctx
+// ends and gives the router the pins it does not know.
+func (s *Server) adoptPins(ctx context.Context) {
+	src, ok := s.store.(recentPins)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(pinSyncInterval)
+	defer t.Stop()
+	var since time.Time // the first read takes every pin still fresh
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		pins, err := src.LoadMCPSessionsSince(ctx, s.cfg.App, since, pinSyncBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("read the shared mcp session pins", "error", err)
+			}
+			continue
+		}
+		out := make([]router.SessionPin, len(pins))
+		for i, p := range pins {
+			out[i] = router.SessionPin{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
+		}
+		s.router.AdoptSessions(out)
+		since = start.Add(-pinSyncOverlap)
+	}
 }
 
 // advertised is addr as other machines reach it: an unspecified host

@@ -325,3 +325,27 @@ func TestInstances(t *testing.T) {
 		t.Errorf("instances after prune = %+v, want b only", got)
 	}
 }
+
+func TestLoadMCPSessionsSince(t *testing.T) {
+	s := openT(t, pgtest.URL(t))
+	ctx := t.Context()
+	base := time.Now().UTC().Truncate(time.Microsecond)
+	pins := []store.MCPSession{
+		{ID: "old", Slot: "blue", LastUsed: base.Add(-time.Hour)},
+		{ID: "a", Slot: "blue", Instance: "127.0.0.1:1", LastUsed: base.Add(-time.Second)},
+		{ID: "b", Slot: "green", LastUsed: base},
+	}
+	if err := s.SaveMCPSessions(ctx, "shop", pins); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadMCPSessionsSince(ctx, "shop", base.Add(-time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "b" || got[1].ID != "a" || got[1].Instance != "127.0.0.1:1" {
+		t.Errorf("pins since a minute ago = %+v, want b then a", got)
+	}
+	if got, err := s.LoadMCPSessionsSince(ctx, "shop", time.Time{}, 1); err != nil || len(got) != 1 || got[0].ID != "b" {
+		t.Errorf("newest pin, limit 1 = %+v, %v; want b", got, err)
+	}
+}

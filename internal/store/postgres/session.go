@@ -72,3 +72,29 @@ WHERE app = $1 ORDER BY last_used DESC, id`, app)
 	}
 	return pins, nil
 }
+
+// LoadMCPSessionsSince returns app's pins used at or after since, most
+// recently used first, at most limit: what the other routers sharing the
+// database pinned or used lately.
+func (s *Store) LoadMCPSessionsSince(ctx context.Context, app string, since time.Time, limit int) ([]store.MCPSession, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT id, slot, instance, last_used FROM bluegreen_mcp_sessions
+WHERE app = $1 AND last_used >= $2 ORDER BY last_used DESC, id LIMIT $3`, app, since.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("load recent mcp sessions of %s: %w", app, err)
+	}
+	defer rows.Close()
+	var pins []store.MCPSession
+	for rows.Next() {
+		var p store.MCPSession
+		if err := rows.Scan(&p.ID, &p.Slot, &p.Instance, &p.LastUsed); err != nil {
+			return nil, fmt.Errorf("load recent mcp sessions of %s: %w", app, err)
+		}
+		p.LastUsed = p.LastUsed.UTC()
+		pins = append(pins, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load recent mcp sessions of %s: %w", app, err)
+	}
+	return pins, nil
+}
