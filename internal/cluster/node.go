@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bluegreen-dev/bluegreen/internal/analysis"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -64,16 +66,16 @@ type Options struct {
 
 // Node is one serve process in a cluster sharing a state store.
 type Node struct {
-	app    string
-	id     string
-	admin  string
-	prod   string
-	store  Store
-	el     *elector
-	follow *follower
-	counts func() []byte
-	sync   time.Duration
-	log    *slog.Logger
+	app      string
+	id       string
+	admin    string
+	prod     string
+	store    Store
+	el       *elector
+	follow   *follower
+	countsOf func() []byte
+	sync     time.Duration
+	log      *slog.Logger
 
 	connected prometheus.Gauge
 	leaderG   prometheus.Gauge
@@ -81,8 +83,11 @@ type Node struct {
 	mu        sync.Mutex
 	degraded  bool
 	lastErr   string
-	instances []store.Instance // from the newest heartbeat
-	started   time.Time
+	instances []store.Instance // from the newest heartbeat, seen lately
+	// counts are every instance's counts from the newest heartbeat
+	// (stopped ones included), by ID.
+	counts  map[string]map[slot.Slot]analysis.Measurement
+	started time.Time
 }
 
 // New checks opts and returns a Node; call Sync before serving, then Run.
@@ -107,7 +112,7 @@ func New(opts Options) (*Node, error) {
 	log = log.With("app", opts.App, "instance", id)
 	n := &Node{
 		app: opts.App, id: id, admin: opts.Admin, prod: opts.Production, store: opts.Store,
-		counts: opts.Counts, sync: orDefault(opts.SyncInterval, DefaultSyncInterval), log: log,
+		countsOf: opts.Counts, sync: orDefault(opts.SyncInterval, DefaultSyncInterval), log: log,
 		started: time.Now().UTC(),
 		el: &elector{leases: opts.Store, fence: opts.Fence, app: opts.App, id: id,
 			ttl: ttl, renew: ttl / 3, retry: ttl / 6, log: log},
@@ -217,15 +222,31 @@ func (n *Node) heartbeat(ctx context.Context) error {
 	n.mu.Lock()
 	in := store.Instance{ID: n.id, Admin: n.admin, Production: n.prod, RouteRev: rev, Leader: n.Leader()}
 	n.mu.Unlock()
-	if n.counts != nil {
-		in.Counts = n.counts()
+	if n.countsOf != nil {
+		in.Counts = n.countsOf()
 	}
 	if err := n.store.SaveInstance(ctx, n.app, in); err != nil {
 		return err
 	}
-	list, err := n.store.Instances(ctx, n.app, seenWithin)
+	all, err := n.store.Instances(ctx, n.app, 0)
 	if err != nil {
 		return err
+	}
+	counts := make(map[string]map[slot.Slot]analysis.Measurement, len(all))
+	var list []store.Instance
+	var newestAll time.Time
+	for _, in := range all {
+		if in.LastSeen.After(newestAll) {
+			newestAll = in.LastSeen
+		}
+	}
+	for _, in := range all {
+		if c := decodeCounts(in.Counts); c != nil {
+			counts[in.ID] = c
+		}
+		if in.LastSeen.After(newestAll.Add(-seenWithin)) {
+			list = append(list, in)
+		}
 	}
 	// A leader that stopped heartbeating (killed) is not the leader any
 	// more, whatever its last row says.
@@ -241,7 +262,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		}
 	}
 	n.mu.Lock()
-	n.instances = list
+	n.instances, n.counts = list, counts
 	n.mu.Unlock()
 	return nil
 }

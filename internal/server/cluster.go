@@ -17,6 +17,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/cluster"
+	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
@@ -169,9 +170,21 @@ func (s *Server) clusterStatus(out *api.Status) {
 }
 
 // clusterCounts is this router's cumulative per-slot counts, as JSON, for
-// the heartbeat.
+// the heartbeat (nil without analysis).
 func (s *Server) clusterCounts() []byte {
-	return nil
+	if !s.cfg.AnalysisConfigured() || s.router == nil {
+		return nil
+	}
+	return cluster.EncodeCounts(newAnalysisMeter(s.router, s.cfg.Analysis.Filters()))
+}
+
+// clusterMeter is the controller's meter: in a cluster, the sum of every
+// router's counts (the leader judges all traffic); alone, local.
+func (s *Server) clusterMeter(local deploy.Meter) deploy.Meter {
+	if s.cluster == nil {
+		return local
+	}
+	return s.cluster.Meter(local)
 }
 
 // clusterAdmin wraps the admin handler: GET /healthz tells whether this

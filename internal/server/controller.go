@@ -50,6 +50,7 @@ func (s *Server) newController(previewSecret string, reg prometheus.Registerer) 
 	}
 	if cfg.AnalysisConfigured() {
 		opts.Meter, opts.Analysis = newAnalysisMeter(s.router, cfg.Analysis.Filters()), &cfg.Analysis
+		opts.Meter = s.clusterMeter(opts.Meter) // every router's counts in a cluster
 		if s.synthetic != nil {
 			opts.Synthetic = s.synthetic
 		}
