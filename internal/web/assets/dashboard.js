@@ -180,6 +180,7 @@
     renderOverview();
     renderActions();
     renderSlots();
+    renderCluster();
     renderCharts(); // roles (live, new) may have changed
     renderTimeline();
     markLoaded('status');
@@ -447,6 +448,24 @@
   }
 
   // ---- slots ----
+  // renderCluster lists the serve processes sharing the state in
+  // PostgreSQL (status.cluster); hidden for a single serve on SQLite.
+  function renderCluster() {
+    const c = state.status && state.status.cluster;
+    const card = $('cluster-card');
+    card.hidden = !c;
+    if (!c) return;
+    const rows = (c.instances || []).map((in_) => el('tr', {},
+      el('td', {}, el('code', { text: in_.id }), in_.id === c.instance ? el('span', { class: 'muted', text: ' (this one)' }) : null),
+      el('td', { class: 'mono', text: in_.admin }),
+      el('td', { class: 'mono', text: in_.production }),
+      el('td', {}, in_.leader ? badge('leader', 'good') : badge('follower', '')),
+      el('td', {}, in_.degraded ? badge('degraded', 'bad') : badge('connected', 'good')),
+      el('td', { class: 'num', text: String(in_.route_rev) }),
+      el('td', { text: ago(in_.last_seen) })));
+    $('cluster').querySelector('tbody').replaceChildren(...rows);
+  }
+
   function renderSlots() {
     const st = state.status;
     if (!st) return;
