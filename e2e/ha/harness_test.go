@@ -93,9 +93,12 @@ func newHACluster(t *testing.T, o haOptions) *haCluster {
 	if o.bake == "" {
 		o.bake = "1s"
 	}
+	// All the ports at once: one at a time, a port closed after one
+	// call may come back from the next.
+	all := freePorts(t, 3*o.nodes)
 	for i := range o.nodes {
 		p := &serveProc{t: t, name: fmt.Sprintf("serve-%d", i), dir: t.TempDir(), logs: &capture.Buffer{}, token: c.token}
-		ports := freePorts(t, 3)
+		ports := all[3*i : 3*i+3]
 		p.prod, p.admin = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[2])
 		p.cfg = filepath.Join(p.dir, "bluegreen.yaml")
 		yaml := fmt.Sprintf(`app: %s
