@@ -1,6 +1,7 @@
 package router
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -10,7 +11,8 @@ import (
 )
 
 // isEventStream reports whether resp is a server-sent events stream with a
-// body the router can read: a compressed one (Content-Encoding) is not
+// body the router can follow: uncompressed, or gzip (which the router
+// decompresses, see gunzipStream). Any other encoding (br, zstd) is not
 // followed, and ends at a drain deadline like any other response.
 func isEventStream(resp *http.Response) bool {
 	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode < 200 ||
@@ -28,13 +30,69 @@ func isEventStream(resp *http.Response) bool {
 	if !strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
 		return false
 	}
+	gz := 0
 	for _, ce := range resp.Header["Content-Encoding"] {
-		if !strings.EqualFold(strings.TrimSpace(ce), "identity") {
-			return false
+		for _, c := range strings.Split(ce, ",") {
+			switch c = strings.TrimSpace(c); {
+			case c == "" || strings.EqualFold(c, "identity"):
+			case strings.EqualFold(c, "gzip") || strings.EqualFold(c, "x-gzip"):
+				gz++
+			default:
+				return false
+			}
 		}
 	}
-	return true
+	return gz <= 1
 }
+
+// gunzipStream makes a gzip-encoded event stream plain, so that the router
+// can see where its events end and end it with a retry hint when the slot
+// drains: a gzip stream cannot be cut between events, nor a hint added to
+// it, without decoding it. The client gets the events uncompressed (any
+// client accepts identity); SSE events are small and the stream is
+// long-lived, so what is lost is bandwidth, not latency. The gzip header
+// is read on the first Read, not here, so that the response head reaches
+// the client before the first event.
+func gunzipStream(resp *http.Response) {
+	if len(resp.Header["Content-Encoding"]) == 0 {
+		return
+	}
+	gzipped := false
+	for _, ce := range resp.Header["Content-Encoding"] {
+		gzipped = gzipped || strings.Contains(strings.ToLower(ce), "gzip")
+	}
+	resp.Header.Del("Content-Encoding")
+	if !gzipped {
+		return
+	}
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Body = &gunzipBody{src: resp.Body}
+}
+
+// gunzipBody decodes a gzip body, opening the decoder on the first Read.
+type gunzipBody struct {
+	src io.ReadCloser
+	zr  *gzip.Reader
+	err error
+}
+
+func (g *gunzipBody) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.src)
+		if err != nil {
+			g.err = err
+			return 0, err
+		}
+		g.zr = zr
+	}
+	return g.zr.Read(p)
+}
+
+func (g *gunzipBody) Close() error { return g.src.Close() }
 
 // sseBody is the body of a server-sent events response. It passes the
 // stream through unchanged while it follows where events end, so that when

@@ -140,6 +140,7 @@ func (r *Router) trackStream(s *slotState, resp *http.Response, _ *requestInfo) 
 			ri.ws.attachBackend(resp)
 		}
 	case isEventStream(resp):
+		gunzipStream(resp)
 		resp.Body = newSSEBody(r, s, ri, resp.Body)
 	}
 }
