@@ -34,3 +34,18 @@ func rawSQLWarnings(m *Migration) []string {
 	}
 	return w
 }
+
+// rawContractLine is the line of the first raw_sql of m's ops.yaml that has
+// contract statements, or 0: the gates treat those as unknown risk, and
+// contract runs them only when forced with a reason.
+func rawContractLine(m *Migration) int {
+	if m.Ops == nil {
+		return 0
+	}
+	for _, op := range m.Ops.Operations {
+		if op.Kind == "raw_sql" && op.ContractSQL != "" {
+			return op.Line
+		}
+	}
+	return 0
+}

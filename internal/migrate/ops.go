@@ -250,6 +250,15 @@ func (e *Engine) Contract(ctx context.Context, name string, c ContractOptions) (
 				e.say("%s: gate overridden (%v): %s", m.Name, gerr, c.ForceReason)
 			}
 		}
+		if line := rawContractLine(m); line > 0 && c.ForceReason == "" {
+			gerr := fmt.Errorf("contract %s refused: %s/%s:%d: raw_sql has contract statements the engine cannot check (it cannot tell whether a live or warm release survives them); read them in `bluegreen migrate plan contract %s`, then run contract with --force --reason \"…\"",
+				m.Name, m.Name, FileOps, line, m.Name)
+			e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventRefused, Message: gerr.Error()})
+			return gerr
+		} else if line > 0 && forced == "" {
+			forced = c.ForceReason
+			e.emit(ctx, Event{Migration: m.Name, Op: OpContract, Kind: EventForced, Message: "raw_sql contract statements run unchecked; forced: " + c.ForceReason})
+		}
 		began := e.opts.Now()
 		if it.Phase != PhaseContracting {
 			if err := e.validate(ctx, m); err != nil {
