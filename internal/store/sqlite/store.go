@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite "modernc.org/sqlite" // also registers the "sqlite" driver
 
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -65,7 +65,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// The writer connection switches the file to WAL before any reader
 	// connects, and the schema exists before any reader queries it.
 	if err := migrate(ctx, s.w); err != nil {
-		return nil, errors.Join(fmt.Errorf("open sqlite store %s: %w", path, err), s.w.Close())
+		return nil, errors.Join(damaged(path, err), s.w.Close())
+	}
+	if err := quickCheck(ctx, s.w); err != nil {
+		return nil, errors.Join(damaged(path, err), s.w.Close())
 	}
 	s.r, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
@@ -131,4 +134,37 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read schema version of %s: %w", s.path, err)
 	}
 	return v, nil
+}
+
+// quickCheck runs SQLite's quick integrity check (the state file is small:
+// milliseconds) so that a damaged file is refused at start, not found half
+// way through a deployment.
+func quickCheck(ctx context.Context, db *sql.DB) error {
+	var res string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return fmt.Errorf("%w: %s", errDamaged, res)
+	}
+	return nil
+}
+
+// errDamaged marks a state file that failed SQLite's integrity check.
+var errDamaged = errors.New("database disk image is malformed")
+
+// damaged is the error of Open: for a file that is not an SQLite database
+// or is damaged, it says so and what to do, never resetting the state.
+func damaged(path string, err error) error {
+	var se *sqlite.Error
+	code := 0
+	if errors.As(err, &se) {
+		code = se.Code() & 0xff
+	}
+	const sqliteCorrupt, sqliteNotADB = 11, 26
+	if code == sqliteCorrupt || code == sqliteNotADB || errors.Is(err, errDamaged) {
+		return fmt.Errorf("open sqlite store %s: the state file is damaged or not a bluegreen state file (%w); bluegreen does not reset it: restore it from a backup, "+
+			"or move it aside to start with no state (serve then has no deployment history and routes nothing until the next deploy or route)", path, err)
+	}
+	return fmt.Errorf("open sqlite store %s: %w", path, err)
 }
