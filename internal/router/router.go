@@ -228,7 +228,7 @@ func New(opts Options) (*Router, error) {
 	}
 	base := opts.Transport
 	if base == nil {
-		base = newTransport()
+		base = newFastTransport(newTransport()) // fastpath.go: per request, fast path or http.Transport
 	}
 
 	r := &Router{
