@@ -228,21 +228,88 @@ func TestGeneratorMCP(t *testing.T) {
 	if got := calls.Load(); got != int64(b.Requests+g.Requests) {
 		t.Errorf("the tool ran %d times for %d calls measured: calls lost on the way", got, b.Requests+g.Requests)
 	}
-	// One session per slot: initialize and notifications/initialized once,
-	// every call in the session (a call on the wrong instance would be a
-	// 404 and a new initialize), one DELETE at the end.
-	if got := inits.Load(); got != 2 {
-		t.Errorf("%d requests without a session id, want one initialize per slot", got)
+	// One session per slot: server/discover (this session-based server
+	// does not list the stateless revision) and initialize, then
+	// notifications/initialized once, every call in the session (a call on
+	// the wrong instance would be a 404 and a new initialize), one DELETE
+	// at the end.
+	if got := inits.Load(); got != 4 {
+		t.Errorf("%d requests without a session id, want server/discover and initialize once per slot", got)
 	}
 	if got := deletes.Load(); got != 2 {
 		t.Errorf("%d DELETEs, want one per slot", got)
 	}
 	all := synthetic(t, s, router.Green)
-	if all.Requests != g.Requests+3 { // initialize, notifications/initialized, DELETE
-		t.Errorf("green: %d synthetic requests, %d calls; want the calls and 3 session requests", all.Requests, g.Requests)
+	if all.Requests != g.Requests+4 { // server/discover, initialize, notifications/initialized, DELETE
+		t.Errorf("green: %d synthetic requests, %d calls; want the calls and 4 session requests", all.Requests, g.Requests)
 	}
 	if u := s.r.Measure(router.Green); u.Requests != 0 {
 		t.Errorf("green: %d user requests measured", u.Requests)
+	}
+}
+
+// A server that speaks only the stateless revision (2026-07-28) gets the
+// synthetic tool calls without initialize or session: server/discover
+// once, then each call with the _meta triple, all answered; it used to
+// refuse every call (the client offered 2025-11-25 at initialize).
+func TestGeneratorMCPStateless(t *testing.T) {
+	var discovers, initializes, calls, refused atomic.Int64
+	srv := mcp.NewServer(&mcp.Implementation{Name: "blue", Version: "1"}, &mcp.ServerOptions{SupportedProtocolVersions: []string{"2026-07-28"}})
+	type in struct {
+		Q string `json:"q"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "search"}, func(_ context.Context, _ *mcp.CallToolRequest, args in) (*mcp.CallToolResult, any, error) {
+		calls.Add(1)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "found " + args.Q}}}, nil, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true})
+	backend := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Mcp-Method") {
+		case "server/discover":
+			discovers.Add(1)
+		case "initialize":
+			initializes.Add(1)
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code >= 400 {
+			refused.Add(1)
+		}
+	}))
+	search := router.Filter{MCPMethod: "tools/call", MCPTool: "search"}
+	s := newSetup(t, router.Options{MCPSessions: true, MCPErrors: true, Filters: []router.Filter{search}}, config.Synthetic{
+		Rate: 40, Timeout: config.Duration(5 * time.Second),
+		Requests: []config.SyntheticRequest{
+			{MCP: &config.SyntheticMCP{Path: "/mcp", Method: "tools/call", Tool: "search", Arguments: map[string]any{"q": "shoes"}}},
+		},
+	}, map[router.Slot][]string{router.Blue: {backend}})
+	s.g.Target("blue")
+	waitFor(t, "10 tool calls", func() bool { return calls.Load() >= 10 })
+	s.g.Target()
+	waitFor(t, "the sender to stop", func() bool { return s.g.senders.Load() == 0 })
+	m, _ := s.r.MeasureOf(router.Blue, router.SyntheticTraffic, search)
+	if m.Errors != 0 || m.Requests == 0 || int64(m.Requests) != calls.Load() {
+		t.Errorf("tool calls: %d measured with %d errors, %d run by the server; want all answered", m.Requests, m.Errors, calls.Load())
+	}
+	if d, i, r := discovers.Load(), initializes.Load(), refused.Load(); d != 1 || i != 0 || r != 0 {
+		t.Errorf("server/discover %d, initialize %d, refused %d; want 1, 0, 0", d, i, r)
+	}
+}
+
+// statusRecorder notes the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
 

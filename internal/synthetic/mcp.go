@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
@@ -15,6 +16,43 @@ import (
 // mcpProtocolVersion is the Streamable HTTP revision offered at
 // initialize; the server's answer decides the one used after.
 const mcpProtocolVersion = "2025-11-25"
+
+// mcpStateless is the stateless revision (SEP-2575): no initialize and no
+// session, server/discover first, and every request carries the client's
+// protocol version, info and capabilities in its params' _meta.
+const mcpStateless = "2026-07-28"
+
+// The _meta keys of a stateless request.
+const (
+	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+)
+
+// syntheticClient is how the synthetic client names itself.
+var syntheticClient = map[string]any{"name": "bluegreen-synthetic", "version": "1"}
+
+// withMeta returns params with the stateless _meta triple added (params
+// itself is not changed).
+func withMeta(params any) any {
+	m := map[string]any{}
+	if p, ok := params.(map[string]any); ok {
+		for k, v := range p {
+			m[k] = v
+		}
+	}
+	meta := map[string]any{}
+	if old, ok := m["_meta"].(map[string]any); ok {
+		for k, v := range old {
+			meta[k] = v
+		}
+	}
+	meta[metaProtocolVersion] = mcpStateless
+	meta[metaClientInfo] = syntheticClient
+	meta[metaClientCapabilities] = map[string]any{}
+	m["_meta"] = meta
+	return m
+}
 
 // maxInitAnswer bounds how much of an initialize answer is read.
 const maxInitAnswer = 64 << 10
@@ -109,6 +147,9 @@ func (s *sender) mcpTurn(ctx context.Context, r config.SyntheticRequest, ss *ses
 		}
 		params, name = map[string]any{"name": m.Tool, "arguments": args}, m.Tool
 	}
+	if version == mcpStateless {
+		params = withMeta(params)
+	}
 	body, err := rpcRequest(s.ids.Add(1), m.Method, params)
 	if err != nil {
 		s.g.log.Error("synthetic mcp request", "slot", s.slot, "method", m.Method, "error", err)
@@ -120,14 +161,20 @@ func (s *sender) mcpTurn(ctx context.Context, r config.SyntheticRequest, ss *ses
 	}
 }
 
-// initialize opens a session: initialize, then notifications/initialized.
+// initialize opens a session. As the SDK's clients do, it asks
+// server/discover first: a server that serves the stateless revision is
+// then talked to without a session (version mcpStateless, id ""); any
+// other answer falls back to initialize, then notifications/initialized.
 // ok is false when the server refused.
 func (s *sender) initialize(ctx context.Context, r config.SyntheticRequest) (ok bool, id, version string) {
 	m := r.MCP
+	if s.discover(ctx, r) {
+		return true, "", mcpStateless
+	}
 	body, err := rpcRequest(s.ids.Add(1), "initialize", map[string]any{
 		"protocolVersion": mcpProtocolVersion,
 		"capabilities":    map[string]any{},
-		"clientInfo":      map[string]any{"name": "bluegreen-synthetic", "version": "1"},
+		"clientInfo":      syntheticClient,
 	})
 	if err != nil {
 		s.g.log.Error("synthetic mcp initialize", "slot", s.slot, "error", err)
@@ -148,6 +195,30 @@ func (s *sender) initialize(ctx context.Context, r config.SyntheticRequest) (ok 
 		return false, "", ""
 	}
 	return true, id, version
+}
+
+// discover reports whether the server serves the stateless revision: its
+// server/discover answer lists mcpStateless among its supported versions.
+func (s *sender) discover(ctx context.Context, r config.SyntheticRequest) bool {
+	body, err := rpcRequest(s.ids.Add(1), "server/discover", withMeta(nil))
+	if err != nil {
+		return false
+	}
+	a := s.do(ctx, http.MethodPost, r.MCP.Path, mcpHeaders(r.Headers, "", mcpStateless, "server/discover", ""), body, maxInitAnswer)
+	if a.code/100 != 2 {
+		return false
+	}
+	var msg struct {
+		Result struct {
+			SupportedVersions []string `json:"supportedVersions"`
+		} `json:"result"`
+	}
+	for _, data := range answerMessages(a) {
+		if json.Unmarshal(data, &msg) == nil && slices.Contains(msg.Result.SupportedVersions, mcpStateless) {
+			return true
+		}
+	}
+	return false
 }
 
 // mcpHeaders are the headers of an MCP POST (or DELETE): the request's
@@ -189,28 +260,35 @@ func rpcRequest(id int64, method string, params any) (string, error) {
 }
 
 // initializedVersion reads the protocol version from an initialize
-// answer (JSON, or the first event of a stream that carries a result);
-// "" when it has none.
+// answer; "" when it has none.
 func initializedVersion(a *answer) string {
 	var msg struct {
 		Result struct {
 			ProtocolVersion string `json:"protocolVersion"`
 		} `json:"result"`
 	}
-	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
-	if mt != "text/event-stream" {
-		if json.Unmarshal(a.body, &msg) == nil {
-			return msg.Result.ProtocolVersion
-		}
-		return ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(a.body))
-	sc.Buffer(make([]byte, 0, 4096), maxInitAnswer)
-	for sc.Scan() {
-		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
-		if ok && json.Unmarshal(bytes.TrimSpace(data), &msg) == nil && msg.Result.ProtocolVersion != "" {
+	for _, data := range answerMessages(a) {
+		if json.Unmarshal(data, &msg) == nil && msg.Result.ProtocolVersion != "" {
 			return msg.Result.ProtocolVersion
 		}
 	}
 	return ""
+}
+
+// answerMessages are the JSON-RPC messages of an answer: its body when it
+// is JSON, else the data of each event of its stream.
+func answerMessages(a *answer) [][]byte {
+	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
+	if mt != "text/event-stream" {
+		return [][]byte{a.body}
+	}
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(a.body))
+	sc.Buffer(make([]byte, 0, 4096), maxInitAnswer)
+	for sc.Scan() {
+		if data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:")); ok {
+			out = append(out, bytes.Clone(bytes.TrimSpace(data)))
+		}
+	}
+	return out
 }
