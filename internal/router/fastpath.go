@@ -98,12 +98,12 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		addr += ":80"
 	}
 	for attempt := 0; ; attempt++ {
-		fc, reused, err := t.get(req.Context(), addr)
+		fc, reused, err := t.get(req.Context(), addr, attempt == 0)
 		if err != nil {
 			closeReqBody(req)
 			return nil, err
 		}
-		resp, retry, err := fc.roundTrip(req, reused && attempt == 0)
+		resp, retry, err := fc.roundTrip(req, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -113,7 +113,8 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		// The keep-alive race: the instance closed the idle connection
-		// as the request was written. Send it again on a new one.
+		// as the request was written. Send it again on a new one (not
+		// another pooled one, which may be as stale).
 	}
 }
 
@@ -123,11 +124,12 @@ func closeReqBody(req *http.Request) {
 	}
 }
 
-// get returns an idle connection to addr, or dials one.
-func (t *fastTransport) get(ctx context.Context, addr string) (*fastConn, bool, error) {
+// get returns an idle connection to addr (when pooled is set), or dials
+// one.
+func (t *fastTransport) get(ctx context.Context, addr string, pooled bool) (*fastConn, bool, error) {
 	now := time.Now()
 	t.mu.Lock()
-	for l := t.idle[addr]; len(l) > 0; l = t.idle[addr] {
+	for l := t.idle[addr]; pooled && len(l) > 0; l = t.idle[addr] {
 		fc := l[len(l)-1]
 		l[len(l)-1] = nil
 		t.idle[addr] = l[:len(l)-1]
