@@ -199,6 +199,9 @@ type Routing struct {
 	// the production and preview listeners (413 beyond); 0 means no limit.
 	MaxRequestBody Size          `yaml:"max_request_body"`
 	PreviewHeader  PreviewHeader `yaml:"preview_header"`
+	// ResponseHeaderTimeout bounds the wait for an instance's response
+	// headers (504 beyond); 0 means no limit.
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
 }
 
 // SessionDrainTimeout is routing.session_drain, or routing.drain_timeout

@@ -50,7 +50,9 @@ func Default() *Config {
 			MCPSessions:    true,
 			MCPMetrics:     true,
 			MaxRequestBody: DefaultMaxRequestBody,
-			PreviewHeader:  PreviewHeader{Name: "X-Canary-Version", ValueFile: ".bluegreen/preview.secret"},
+			// Long enough for slow endpoints; a hung instance is 504.
+			ResponseHeaderTimeout: Duration(60 * time.Second),
+			PreviewHeader:         PreviewHeader{Name: "X-Canary-Version", ValueFile: ".bluegreen/preview.secret"},
 		},
 		Strategy:       Strategy{Kind: StrategyLinear, Percent: 10, Interval: 3 * time.Minute},
 		BakeTime:       Duration(5 * time.Minute),

@@ -96,6 +96,7 @@ routing:
   session_drain: 0s                # how long the old slot's MCP sessions may hold up its scale-down; 0s: drain_timeout
   mcp_metrics: true                # count MCP calls per method, tool and outcome (reads JSON POST bodies up to 64 KiB)
   max_request_body: 32MiB          # larger request bodies get 413 (KiB, MiB, GiB; KB, MB, GB); 0: no limit
+  response_header_timeout: 60s     # an instance sending no response headers in this time: 504; 0s: no limit
   preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }  # header + secret reach the idle slot
 
 strategy: linear 10% every 3m      # all-at-once | linear N% every D | canary N% for D

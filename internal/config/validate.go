@@ -274,6 +274,7 @@ func (v *validator) routing() {
 	r := v.c.Routing
 	v.positive("routing.drain_timeout", r.DrainTimeout)
 	v.notNegative("routing.session_drain", r.SessionDrain)
+	v.notNegative("routing.response_header_timeout", r.ResponseHeaderTimeout)
 	if r.MaxRequestBody < 0 {
 		v.at("routing.max_request_body", "must not be negative (0 means no limit), not %d bytes", int64(r.MaxRequestBody))
 	}

@@ -45,11 +45,15 @@ type fastTransport struct {
 
 var _ http.RoundTripper = (*fastTransport)(nil)
 
-func newFastTransport(slow http.RoundTripper) *fastTransport {
+// newFastTransport returns the fast path in front of slow; headerTimeout
+// (0: none) bounds the wait for a response head on both.
+func newFastTransport(slow *http.Transport, headerTimeout time.Duration) *fastTransport {
+	slow.ResponseHeaderTimeout = headerTimeout
 	return &fastTransport{
-		slow:   slow,
-		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
-		idle:   make(map[string][]*fastConn),
+		slow:          slow,
+		dialer:        net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
+		headerTimeout: headerTimeout,
+		idle:          make(map[string][]*fastConn),
 	}
 }
 
@@ -256,6 +260,17 @@ func (e *headerTimeoutError) Error() string {
 }
 
 func (e *headerTimeoutError) Timeout() bool { return true }
+
+// isHeaderTimeout reports whether err is a response-header timeout of
+// either path (http.Transport says "timeout awaiting response headers").
+func isHeaderTimeout(err error) bool {
+	var ht *headerTimeoutError
+	if errors.As(err, &ht) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && strings.Contains(err.Error(), "awaiting response headers")
+}
 
 // errPartialHead is a connection that ended inside a response head (some
 // bytes came, so the request reached the instance: no retry).

@@ -310,6 +310,11 @@ func (r *Router) errorHandler(s *slotState) func(http.ResponseWriter, *http.Requ
 			cause := context.Cause(req.Context())
 			code, kind, msg = http.StatusServiceUnavailable, "cancelled", "bluegreen: request cancelled: "+cause.Error()
 			r.log.Info("request cancelled by the router", keySlot, s.slot, keyCause, cause.Error())
+		case req.Context().Err() == nil && isHeaderTimeout(err):
+			// routing.response_header_timeout: the instance took the
+			// request and sent no response head in time.
+			code, kind, msg = http.StatusGatewayTimeout, "timeout", "bluegreen: an instance of slot "+string(s.slot)+" sent no response headers in time (routing.response_header_timeout)"
+			r.log.Warn("instance sent no response headers in time", keySlot, s.slot, keyError, err)
 		case synthetic(req.Context()) && errors.Is(req.Context().Err(), context.DeadlineExceeded):
 			// Analysis' own timeout: the instance was too slow, which
 			// is an error of the slot, not a client that left.

@@ -104,6 +104,11 @@ type Options struct {
 	// else when the byte past the limit is read. Synthetic requests are
 	// not limited.
 	MaxRequestBody int64
+	// ResponseHeaderTimeout bounds the wait for an instance's response
+	// head, on the fast path and http.Transport alike (504 timeout naming
+	// the slot beyond); zero means no limit. Not applied to a Transport
+	// given in Options.
+	ResponseHeaderTimeout time.Duration
 }
 
 // Router routes requests to the instances of the blue and green slots. It
@@ -228,7 +233,7 @@ func New(opts Options) (*Router, error) {
 	}
 	base := opts.Transport
 	if base == nil {
-		base = newFastTransport(newTransport()) // fastpath.go: per request, fast path or http.Transport
+		base = newFastTransport(newTransport(), opts.ResponseHeaderTimeout) // fastpath.go: per request, fast path or http.Transport
 	}
 
 	r := &Router{

@@ -34,6 +34,8 @@ func newRouter(cfg *config.Config, st store.Store, previewSecret string, log *sl
 		MCPErrors: cfg.AnalysisConfigured(),
 		// Larger request bodies get 413 (routing.max_request_body).
 		MaxRequestBody: cfg.Routing.MaxRequestBody.Bytes(),
+		// A 504 naming the slot when an instance sends no headers in time.
+		ResponseHeaderTimeout: cfg.Routing.ResponseHeaderTimeout.D(),
 	}
 	if cfg.AnalysisConfigured() {
 		// Counts of their own for the rules' filters.
