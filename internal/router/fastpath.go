@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The fast path (issue 17) does the exchange with an instance on the
@@ -589,4 +591,20 @@ func (b *fastBody) Close() error {
 		return nil
 	}
 	return b.fc.c.Close()
+}
+
+// fastpathCollectors count the requests sent to instances by each path
+// (none when New was given its own Transport).
+func fastpathCollectors(r *Router) []prometheus.Collector {
+	ft := r.fast
+	if ft == nil {
+		return nil
+	}
+	const help = "Requests sent to instances, by path: fast (the router's own HTTP/1.1 exchange) or general (http.Transport: upgrades, chunked or 100-continue request bodies, HTTP/2 clients); retries count again."
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_requests_total", Help: help, ConstLabels: prometheus.Labels{"path": "fast"}},
+			func() float64 { return float64(ft.fast.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_requests_total", Help: help, ConstLabels: prometheus.Labels{"path": "general"}},
+			func() float64 { return float64(ft.slowCount.Load()) }),
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestResponseHeaderTimeout: an instance that takes a request and sends
@@ -52,5 +54,8 @@ func TestResponseHeaderTimeout(t *testing.T) {
 		if got := ft.fast.Load() > before; got != tc.fast {
 			t.Errorf("%s: on the fast path %v, want %v", tc.name, got, tc.fast)
 		}
+	}
+	if n, err := testutil.GatherAndCount(r.reg, "bluegreen_fastpath_requests_total"); err != nil || n != 2 {
+		t.Errorf("bluegreen_fastpath_requests_total: %d series, %v; want fast and general", n, err)
 	}
 }

@@ -48,6 +48,7 @@ func newMetrics(reg prometheus.Registerer, r *Router) (*metrics, error) {
 	}
 	collectors := []prometheus.Collector{m.requests, m.duration, m.weight, m.backendUp, m.clientErrors}
 	collectors = append(collectors, streamCollectors(r)...)
+	collectors = append(collectors, fastpathCollectors(r)...)
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

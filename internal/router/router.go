@@ -154,6 +154,9 @@ type Router struct {
 	backendsChanged chan struct{}
 	running         atomic.Bool
 
+	// fast is the slots' base transport when New made it (fastpath.go).
+	fast *fastTransport
+
 	// Test seams.
 	observeHook func(observation)
 	afterFunc   func(time.Duration, func()) stopper
@@ -263,6 +266,7 @@ func New(opts Options) (*Router, error) {
 	if opts.MCPMetrics {
 		r.mcpMetrics = newMCPMetrics(opts.MCPToolLabels)
 	}
+	r.fast, _ = base.(*fastTransport)
 	m, err := newMetrics(reg, r)
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
