@@ -9,6 +9,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/analysis/provider"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	ecsdriver "github.com/bluegreen-dev/bluegreen/internal/driver/ecs"
 	"github.com/bluegreen-dev/bluegreen/internal/schemagate"
 )
 
@@ -47,6 +48,10 @@ func (s *Server) newController(previewSecret string, reg prometheus.Registerer) 
 		if opts.Router, err = kubeRouter(k, opts.Router, previewSecret); err != nil {
 			return nil, fmt.Errorf("kubernetes traffic: %w", err)
 		}
+	}
+	if e, ok := s.runtime.(ecsRuntime); ok {
+		// Traffic moves by the production listener's forward action.
+		opts.Router = ecsdriver.NewListener(e.Driver)
 	}
 	if cfg.AnalysisConfigured() {
 		opts.Meter, opts.Analysis = newAnalysisMeter(s.router, cfg.Analysis.Filters()), &cfg.Analysis

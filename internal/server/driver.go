@@ -60,6 +60,12 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (runtime, error) {
 			return nil, err
 		}
 		return k, nil
+	case config.DriverECS:
+		e, err := newECSRuntime(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	default:
 		return nil, fmt.Errorf("driver.kind %q: want process or static", cfg.Driver.Kind)
 	}
