@@ -73,6 +73,22 @@ type Store interface {
 	// LoadMCPSessions returns the app's pins, most recently used first.
 	LoadMCPSessions(ctx context.Context, app string) ([]MCPSession, error)
 
+	// AppendAudit stores e (ID and, when zero, Time are set on return) and
+	// prunes the app's entries beyond the newest AuditKeep.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns the app's newest audit entries first, at most
+	// limit (limit <= 0: all kept).
+	ListAudit(ctx context.Context, app string, limit int) ([]AuditEntry, error)
+
+	// SaveAdminSession stores a dashboard session (upsert by app and Key).
+	SaveAdminSession(ctx context.Context, app string, s AdminSession) error
+	// DeleteAdminSession removes the session with key; an unknown key is
+	// not an error.
+	DeleteAdminSession(ctx context.Context, app, key string) error
+	// LoadAdminSessions deletes the app's sessions expired at now and
+	// returns the others, oldest login first.
+	LoadAdminSessions(ctx context.Context, app string, now time.Time) ([]AdminSession, error)
+
 	Close() error
 }
 

@@ -114,6 +114,28 @@ CREATE TABLE bluegreen_instances (
 	last_seen  timestamptz NOT NULL,
 	PRIMARY KEY (app, id)
 );
+`}, {5, "admin audit and sessions", `
+CREATE TABLE bluegreen_audit (
+	id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	app    text NOT NULL,
+	time   timestamptz NOT NULL,
+	actor  text NOT NULL,               -- token, or session:<hash>
+	action text NOT NULL,
+	args   jsonb,
+	result text NOT NULL,               -- ok, or the error
+	remote text NOT NULL
+);
+
+CREATE INDEX bluegreen_audit_app ON bluegreen_audit (app, id);
+
+CREATE TABLE bluegreen_admin_sessions (
+	app     text NOT NULL,
+	key     text NOT NULL,              -- SHA-256 of the session id, hex; never the id
+	csrf    text NOT NULL,
+	created timestamptz NOT NULL,
+	expires timestamptz NOT NULL,
+	PRIMARY KEY (app, key)
+);
 `}}
 }
 

@@ -87,6 +87,28 @@ CREATE TABLE bluegreen_mcp_sessions (
 ALTER TABLE bluegreen_slots ADD COLUMN stopping_since TEXT;
 `}, {4, "route revision", `
 ALTER TABLE bluegreen_routes ADD COLUMN rev INTEGER NOT NULL DEFAULT 1;
+`}, {5, "admin audit and sessions", `
+CREATE TABLE bluegreen_audit (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	app    TEXT NOT NULL,
+	time   TEXT NOT NULL,
+	actor  TEXT NOT NULL,              -- token, or session:<hash>
+	action TEXT NOT NULL,
+	args   TEXT,                       -- JSON object
+	result TEXT NOT NULL,              -- ok, or the error
+	remote TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX bluegreen_audit_app ON bluegreen_audit (app, id);
+
+CREATE TABLE bluegreen_admin_sessions (
+	app     TEXT NOT NULL,
+	key     TEXT NOT NULL,             -- SHA-256 of the session id, hex; never the id
+	csrf    TEXT NOT NULL,
+	created TEXT NOT NULL,
+	expires TEXT NOT NULL,
+	PRIMARY KEY (app, key)
+) STRICT;
 `}}
 }
 

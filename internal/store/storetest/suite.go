@@ -47,6 +47,8 @@ func Run(t *testing.T, newDB func(t *testing.T) Opener) {
 		{"Reopen", testReopen},
 		{"SchemaVersion", testSchemaVersion},
 		{"MCPSessions", testMCPSessions},
+		{"Audit", testAudit},
+		{"AdminSessions", testAdminSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
