@@ -161,6 +161,31 @@ strategy: linear 25%% every 200ms
 		t.Errorf("test listener forwards %v, want the idle green", w)
 	}
 
+	// Rollback while green (v1) is still warm: one write of the production listener.
+	writesBefore := len(aws.Writes(prod))
+	rb, err := ctrl.Rollback(ctx)
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		got, err := st.GetDeployment(ctx, rb.ID)
+		if err == nil && !got.Active {
+			if got.Phase != string(deploy.PhaseSucceeded) {
+				t.Fatalf("rollback: %s (%s)", got.Phase, got.Reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rollback did not end")
+		}
+	}
+	if n := len(aws.Writes(prod)) - writesBefore; n != 1 {
+		t.Errorf("rollback while warm wrote the production listener %d times, want 1", n)
+	}
+	if w := standin.Weights(aws.Listener(prod)); w[greenTG] != 100 {
+		t.Errorf("after rollback the production listener forwards %v, want 100%% green", w)
+	}
+
 	const reason = "CannotPullContainerError: pull image manifest has been retried 7 time(s): " + ecsImage + "v3: not found"
 	aws.FailImage(ecsImage+"v3", "TaskFailedToStart", reason, "")
 	writes := len(aws.Writes(prod))
