@@ -11,6 +11,10 @@
 #   BENCH_TARGETS="direct nginx bluegreen"   which targets to run, in this order
 #   BACKEND_PROCS=0       GOMAXPROCS of the backend (0: runtime default = all cores)
 #   BLUEGREEN_PROCS=0     GOMAXPROCS of bluegreen (0: runtime default)
+#   BENCH_PATH=/          path requested: / (23 bytes), /1k or /64k (answers of that size)
+#   BENCH_CLOSE=0         1: the client sends Connection: close (a new connection per request)
+#   BENCH_IDLE=0          N>0: after the runs, the memory (RSS) of nginx and bluegreen
+#                         before and while they hold N idle keep-alive client connections
 #   BENCH_OUT=FILE        also write the results as JSON to FILE
 #   BENCH_KEEP=1          keep the temp dir (configs, logs) for inspection
 set -euo pipefail
@@ -23,6 +27,11 @@ ROUNDS=${BENCH_ROUNDS:-1}
 TARGETS=${BENCH_TARGETS:-direct nginx bluegreen}
 BACKEND_PROCS=${BACKEND_PROCS:-0}
 BLUEGREEN_PROCS=${BLUEGREEN_PROCS:-0}
+URLPATH=${BENCH_PATH:-/}
+CLOSE=${BENCH_CLOSE:-0}
+IDLE=${BENCH_IDLE:-0}
+WRK_HDR=()
+[[ $CLOSE == 1 ]] && WRK_HDR=(-H "Connection: close")
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PATH=$PATH:/usr/sbin:/sbin
@@ -181,14 +190,14 @@ CLK_TCK=$(getconf CLK_TCK)
 # bench TARGET PORT OUTFILE: one wrk run, parsed into
 # "rps p50 p99 errors proxy_cpu_us_per_req backend_cpu_us_per_req".
 bench() {
-	local target=$1 port=$2 out=$3 url="http://127.0.0.1:$2/"
+	local target=$1 port=$2 out=$3 url="http://127.0.0.1:$2$URLPATH"
 	if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
-		run_wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+		run_wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${WRK_HDR[@]}" "$url" >/dev/null
 	fi
 	local p0=0 p1=0 b0 b1
 	[[ $target == direct ]] || p0=$(cpu_ticks "${PROC[$target]}")
 	b0=$(cpu_ticks "$BACKEND_PID")
-	run_wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" >"$TMP/wrk-$target.txt"
+	run_wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${WRK_HDR[@]}" "$url" >"$TMP/wrk-$target.txt"
 	[[ $target == direct ]] || p1=$(cpu_ticks "${PROC[$target]}")
 	b1=$(cpu_ticks "$BACKEND_PID")
 	local requests proxy_us backend_us
@@ -224,6 +233,10 @@ want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 log "building backend"
 (cd "$ROOT" && go build -o "$TMP/backend" ./bench/router/backend)
+if ((IDLE > 0)); then
+	(cd "$ROOT" && go build -o "$TMP/idle" ./bench/router/idle)
+	ulimit -n $((IDLE * 2 + 1024)) || die "cannot raise the open-file limit for $IDLE idle connections"
+fi
 if want bluegreen; then
 	log "building bluegreen"
 	(cd "$ROOT" && go build -o "$TMP/bluegreen" ./cmd/bluegreen) ||
@@ -255,7 +268,8 @@ if want nginx; then
 		worker_processes auto;
 		pid $NGX/nginx.pid;
 		error_log $NGX/logs/error.log warn;
-		events { worker_connections 4096; }
+		worker_rlimit_nofile 65536;
+		events { worker_connections 32768; }
 		http {
 		    access_log off;
 		    client_body_temp_path $NGX/tmp/body;
@@ -315,6 +329,7 @@ if want bluegreen; then
 		driver: { kind: static, static: { blue: ["127.0.0.1:$BACKEND_PORT"], green: ["127.0.0.1:$GREEN_PORT"] } }
 		health: { path: / }
 		routing: { preview_header: { name: X-Canary-Version, value_file: $TMP/preview.secret } }
+		limits: { max_connections: 32768 }
 	EOF
 	BLUEGREEN_ENV=()
 	((BLUEGREEN_PROCS > 0)) && BLUEGREEN_ENV=(GOMAXPROCS="$BLUEGREEN_PROCS")
@@ -334,6 +349,40 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		bench "$t" "${PORT[$t]}" "$TMP/runs-$t.txt"
 	done
 done
+
+# rss_kib PID prints the resident memory (KiB) of PID and its direct
+# children (nginx's workers).
+rss_kib() {
+	local pid total=0 t
+	for pid in "$1" $(pgrep -P "$1" || true); do
+		t=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || t=0
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
+# Memory with IDLE idle keep-alive client connections, per proxy.
+: >"$TMP/idle.txt"
+if ((IDLE > 0)); then
+	for t in $TARGETS; do
+		[[ $t == direct ]] && continue
+		before=$(rss_kib "${PROC[$t]}")
+		"$TMP/idle" -target "127.0.0.1:${PORT[$t]}" -conns "$IDLE" >"$TMP/idle-$t.txt" 2>&1 &
+		IDLE_PID=$!
+		PIDS+=("$IDLE_PID")
+		for ((i = 0; i < 600; i++)); do
+			grep -q '^ready' "$TMP/idle-$t.txt" && break
+			kill -0 "$IDLE_PID" 2>/dev/null || die "idle clients for $t failed: $(cat "$TMP/idle-$t.txt")"
+			sleep 0.1
+		done
+		sleep 2
+		during=$(rss_kib "${PROC[$t]}")
+		kill -TERM "$IDLE_PID" 2>/dev/null || true
+		wait "$IDLE_PID" 2>/dev/null || true
+		echo "$t $before $during" >>"$TMP/idle.txt"
+		log "$t: RSS $before KiB, with $IDLE idle connections $during KiB"
+	done
+fi
 
 # --- 5. report ---------------------------------------------------------------
 # The median round by req/s, per target: "target rps p50 p99 errors".
@@ -355,8 +404,11 @@ awk -v threads="$THREADS" -v conns="$CONNS" -v dur="$DURATION" '
 			if ("nginx" in rps) printf "bluegreen/nginx  req/s %.2fx\n", rps["bluegreen"] / rps["nginx"]
 			if ("direct" in rps) printf "bluegreen/direct req/s %.2fx\n", rps["bluegreen"] / rps["direct"]
 		}
-		printf "\n(wrk -t%s -c%s -d%s, loopback)\n", threads, conns, dur
-	}' "$TMP/results.txt"
+		printf "\n(wrk -t%s -c%s -d%s, path %s%s, loopback)\n", threads, conns, dur, path, (close == 1 ? ", Connection: close" : "")
+	}' path="$URLPATH" close="$CLOSE" "$TMP/results.txt"
+if [[ -s $TMP/idle.txt ]]; then
+	awk -v n="$IDLE" '{ printf "%-10s RSS %7d KiB, with %d idle connections %7d KiB (%.1f KiB per connection)\n", $1, $2, n, $3, ($3 - $2) / n }' "$TMP/idle.txt"
+fi
 
 if [[ -n ${BENCH_OUT:-} ]]; then
 	awk -v threads="$THREADS" -v conns="$CONNS" -v dur="$DURATION" -v warm="$WARMUP" -v rounds="$ROUNDS" \

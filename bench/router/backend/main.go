@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +51,17 @@ func run() error {
 		h["Content-Length"] = []string{length}
 		_, _ = w.Write(payload)
 	})
+	// /1k and /64k: answers of those sizes, for the response-size shapes.
+	for path, n := range map[string]int{"GET /1k": 1 << 10, "GET /64k": 64 << 10} {
+		sized := bytes.Repeat([]byte{'x'}, n)
+		sizedLength := strconv.Itoa(n)
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			h := w.Header()
+			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+			h["Content-Length"] = []string{sizedLength}
+			_, _ = w.Write(sized)
+		})
+	}
 	srv := &http.Server{
 		Addr:              *listen,
 		Handler:           mux,
