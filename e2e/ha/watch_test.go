@@ -79,12 +79,6 @@ func (c *commits) get(rev int64) (commit, bool) {
 	return cm, ok
 }
 
-// applied is when one router applied one revision, by its own account.
-type applied struct {
-	rev int64
-	at  time.Time
-}
-
 // routerWatch polls each router's status and keeps, per router, every
 // revision it reported with the time it applied it.
 type routerWatch struct {
