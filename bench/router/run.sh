@@ -15,6 +15,7 @@
 #   BENCH_CLOSE=0         1: the client sends Connection: close (a new connection per request)
 #   BENCH_IDLE=0          N>0: after the runs, the memory (RSS) of nginx and bluegreen
 #                         before and while they hold N idle keep-alive client connections
+#   BLUEGREEN_BIN=FILE    use this bluegreen binary instead of building ./cmd/bluegreen
 #   BENCH_OUT=FILE        also write the results as JSON to FILE
 #   BENCH_KEEP=1          keep the temp dir (configs, logs) for inspection
 set -euo pipefail
@@ -237,7 +238,9 @@ if ((IDLE > 0)); then
 	(cd "$ROOT" && go build -o "$TMP/idle" ./bench/router/idle)
 	ulimit -n $((IDLE * 2 + 1024)) || die "cannot raise the open-file limit for $IDLE idle connections"
 fi
-if want bluegreen; then
+if want bluegreen && [[ -n ${BLUEGREEN_BIN:-} ]]; then
+	cp "$BLUEGREEN_BIN" "$TMP/bluegreen" || die "cannot copy BLUEGREEN_BIN=$BLUEGREEN_BIN"
+elif want bluegreen; then
 	log "building bluegreen"
 	(cd "$ROOT" && go build -o "$TMP/bluegreen" ./cmd/bluegreen) ||
 		die "cannot build ./cmd/bluegreen (run with BENCH_TARGETS=\"direct nginx\" to skip it)"
@@ -404,8 +407,8 @@ awk -v threads="$THREADS" -v conns="$CONNS" -v dur="$DURATION" '
 			if ("nginx" in rps) printf "bluegreen/nginx  req/s %.2fx\n", rps["bluegreen"] / rps["nginx"]
 			if ("direct" in rps) printf "bluegreen/direct req/s %.2fx\n", rps["bluegreen"] / rps["direct"]
 		}
-		printf "\n(wrk -t%s -c%s -d%s, path %s%s, loopback)\n", threads, conns, dur, path, (close == 1 ? ", Connection: close" : "")
-	}' path="$URLPATH" close="$CLOSE" "$TMP/results.txt"
+		printf "\n(wrk -t%s -c%s -d%s, path %s%s, loopback)\n", threads, conns, dur, path, (noka == 1 ? ", Connection: close" : "")
+	}' path="$URLPATH" noka="$CLOSE" "$TMP/results.txt"
 if [[ -s $TMP/idle.txt ]]; then
 	awk -v n="$IDLE" '{ printf "%-10s RSS %7d KiB, with %d idle connections %7d KiB (%.1f KiB per connection)\n", $1, $2, n, $3, ($3 - $2) / n }' "$TMP/idle.txt"
 fi
