@@ -109,7 +109,6 @@ func (d *Driver) nextRevision(td *ecstypes.TaskDefinition, image, version string
 		Volumes:                 td.Volumes,
 		PlacementConstraints:    td.PlacementConstraints,
 		ProxyConfiguration:      td.ProxyConfiguration,
-		InferenceAccelerators:   td.InferenceAccelerators,
 		EphemeralStorage:        td.EphemeralStorage,
 		RuntimePlatform:         td.RuntimePlatform,
 		IpcMode:                 td.IpcMode,
