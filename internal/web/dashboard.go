@@ -120,11 +120,13 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.tokenOK(r.PostFormValue("token")) {
 		h.fails.failed(addr)
 		h.log.Warn("dashboard login refused: wrong admin token", "remote", r.RemoteAddr)
+		h.audit(r, "anonymous", "login", nil, "wrong admin token")
 		h.render(w, http.StatusUnauthorized, "login.html", pageData{Error: "Wrong admin token. Paste the content of admin_token_file (.bluegreen/admin.token)."})
 		return
 	}
 	id, _ := h.sessions.create()
 	setSessionCookie(w, r, id, int(sessionTTL/time.Second))
+	h.audit(r, sessionActor(id), "login", nil, "ok")
 	h.log.Info("dashboard login", "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -139,6 +141,7 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.sessions.end(id)
+		h.audit(r, sessionActor(id), "logout", nil, "ok")
 	}
 	setSessionCookie(w, r, "", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -44,6 +44,14 @@ type Options struct {
 	// credentials).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Store, when not nil, keeps the audit log and the dashboard sessions
+	// (so they survive a restart, and are shared by every serve on the
+	// same PostgreSQL); App names the app in it.
+	Store store.Store
+	App   string
+	// OnAudit, when not nil, gets every audit entry once stored (the
+	// webhooks); it must not block.
+	OnAudit func(store.AuditEntry)
 }
 
 type handler struct {
@@ -66,6 +74,7 @@ func New(opts Options) (http.Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{opts: opts, log: log, sessions: newSessions(nil), fails: newFailLimiter(nil, opts.Registerer)}
+	h.sessions.persist(opts.Store, opts.App, log)
 	mux := http.NewServeMux()
 	api := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, h.auth(fn)) }
 	api("GET /api/v1/status", h.status)
@@ -78,6 +87,7 @@ func New(opts Options) (http.Handler, error) {
 	api("GET /api/v1/events", h.events)
 	api("GET /api/v1/metrics/series", h.series)
 	api("GET /api/v1/migrations", h.migrations)
+	api("GET /api/v1/audit", h.auditList)
 	mux.Handle("/api/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))
@@ -103,7 +113,7 @@ func New(opts Options) (http.Handler, error) {
 func (h *handler) auth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {
-			if _, sess, ok := h.sessions.fromRequest(r); ok {
+			if id, sess, ok := h.sessions.fromRequest(r); ok {
 				if r.Method != http.MethodGet && r.Method != http.MethodHead {
 					if !sameOrigin(r) {
 						writeError(w, http.StatusForbidden, errors.New("cross-origin request refused: the dashboard only accepts requests from its own page"))
@@ -115,7 +125,7 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 					}
 				}
 				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-				next(w, r)
+				h.audited(w, r, sessionActor(id), next)
 				return
 			}
 		}
@@ -137,7 +147,7 @@ func (h *handler) auth(next http.HandlerFunc) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		next(w, r)
+		h.audited(w, r, "token", next)
 	})
 }
 
