@@ -1,7 +1,6 @@
 package hae2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/capture"
+	"github.com/bluegreen-dev/bluegreen/internal/e2ebin"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -270,19 +270,11 @@ func (p *serveProc) stop() {
 
 // cli runs a bluegreen command against this serve.
 func (p *serveProc) cli(args ...string) (stdout, stderr string, code int) {
-	cmd := exec.Command(bluegreenBin, append(args, "-c", p.cfg)...)
-	cmd.Dir = p.dir
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
+	stdout, stderr, code, err := e2ebin.CLI(bluegreenBin, p.dir, p.cfg, args...)
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			p.t.Fatalf("run bluegreen %v: %v", args, err)
-		}
-		return o.String(), e.String(), ee.ExitCode()
+		p.t.Fatalf("run bluegreen %v: %v", args, err)
 	}
-	return o.String(), e.String(), 0
+	return stdout, stderr, code
 }
 
 // mustCLI runs a bluegreen command that must exit 0.

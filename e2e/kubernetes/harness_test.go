@@ -1,7 +1,6 @@
 package kubee2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/capture"
+	"github.com/bluegreen-dev/bluegreen/internal/e2ebin"
 	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -186,19 +186,11 @@ func (a *kubeApp) stop() {
 
 // cli runs a bluegreen command against this app.
 func (a *kubeApp) cli(args ...string) (stdout, stderr string, code int) {
-	cmd := exec.Command(bluegreenBin, append(args, "-c", a.cfg)...)
-	cmd.Dir = a.dir
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
+	stdout, stderr, code, err := e2ebin.CLI(bluegreenBin, a.dir, a.cfg, args...)
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			a.t.Fatalf("run bluegreen %v: %v", args, err)
-		}
-		return o.String(), e.String(), ee.ExitCode()
+		a.t.Fatalf("run bluegreen %v: %v", args, err)
 	}
-	return o.String(), e.String(), 0
+	return stdout, stderr, code
 }
 
 // mustCLI runs a bluegreen command that must exit 0.

@@ -1,12 +1,9 @@
 package kubee2e
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"github.com/bluegreen-dev/bluegreen/internal/e2ebin"
 	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
 )
 
@@ -15,22 +12,4 @@ var bluegreenBin string
 
 // TestMain builds bluegreen with -race and runs the tests under
 // kubetest.Run, which stops the shared control plane after them.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bluegreen-kube-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bluegreenBin = filepath.Join(dir, "bluegreen")
-	cmd := exec.Command("go", "build", "-race", "-o", bluegreenBin, "../../cmd/bluegreen")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build bluegreen: %v\n%s", err, msg)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := kubetest.Run(m)
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "remove %s: %v\n", dir, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { e2ebin.Main(m, &bluegreenBin, kubetest.Run) }

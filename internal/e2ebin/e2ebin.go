@@ -1,0 +1,54 @@
+// Package e2ebin builds the bluegreen binary for the end-to-end test
+// packages (e2e/…) and runs its commands, for tests only.
+package e2ebin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Main is a TestMain: it builds cmd/bluegreen with -race into a temporary
+// directory, sets *bin to it, runs the tests through run (the package's
+// shared-resource runner, such as pgtest.Run or kubetest.Run), removes
+// the directory and exits with the tests' code.
+func Main(m *testing.M, bin *string, run func(*testing.M) int) {
+	dir, err := os.MkdirTemp("", "bluegreen-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = filepath.Join(dir, "bluegreen")
+	cmd := exec.Command("go", "build", "-race", "-o", *bin, "github.com/bluegreen-dev/bluegreen/cmd/bluegreen")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build bluegreen: %v\n%s", err, msg)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := run(m)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "remove %s: %v\n", dir, err)
+	}
+	os.Exit(code)
+}
+
+// CLI runs `bin args... -c cfg` in dir and returns what it printed and its
+// exit code; err is set only when it could not run at all.
+func CLI(bin, dir, cfg string, args ...string) (stdout, stderr string, code int, err error) {
+	cmd := exec.Command(bin, append(args, "-c", cfg)...)
+	cmd.Dir = dir
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return "", "", 0, err
+		}
+		return o.String(), e.String(), ee.ExitCode(), nil
+	}
+	return o.String(), e.String(), 0, nil
+}
