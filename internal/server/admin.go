@@ -25,5 +25,8 @@ func (s *Server) newAdmin(token string, reg *prometheus.Registry) (http.Handler,
 		MetricsAuth:     s.cfg.MetricsAuth,
 		Registerer:      reg,
 		Logger:          s.log,
+		Store:           s.store,
+		App:             s.cfg.App,
+		OnAudit:         s.auditToWebhooks(),
 	})
 }

@@ -31,6 +31,9 @@ type Server struct {
 	runtime  runtime
 	ctrl     *deploy.Controller
 	notifier *notify.Notifier
+	// audits carries the admin API's audit entries to the webhooks (see
+	// notify.go); nil without webhooks.
+	audits chan store.Event
 	// migrations follows `bluegreen migrate` runs (metric, events); nil
 	// without migrations.database_url.
 	migrations *migrationWatch
@@ -145,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.notifier != nil {
 		evs, cancel := s.ctrl.Subscribe(256)
 		defer cancel()
+		evs = s.withAudits(partsCtx, evs)
 		parts.Go(func() error { return s.notifier.Run(partsCtx, evs, s.cfg.App) })
 	}
 
