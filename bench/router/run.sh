@@ -236,7 +236,7 @@ log "building backend"
 (cd "$ROOT" && go build -o "$TMP/backend" ./bench/router/backend)
 if ((IDLE > 0)); then
 	(cd "$ROOT" && go build -o "$TMP/idle" ./bench/router/idle)
-	ulimit -n $((IDLE * 2 + 1024)) || die "cannot raise the open-file limit for $IDLE idle connections"
+	ulimit -n $((IDLE + 4096)) || die "cannot raise the open-file limit for $IDLE idle connections"
 fi
 if want bluegreen && [[ -n ${BLUEGREEN_BIN:-} ]]; then
 	cp "$BLUEGREEN_BIN" "$TMP/bluegreen" || die "cannot copy BLUEGREEN_BIN=$BLUEGREEN_BIN"
