@@ -56,6 +56,7 @@ func commands() []command {
 		{"rollback", "[--wait]", "go back to the previous release", cmdRollback},
 		{"route", "[--live blue|green] [--weight green=30%]", "route traffic by hand, outside a deployment", cmdRoute},
 		{"history", "[--json] [--limit N]", "list past deployments", cmdHistory},
+		{"audit", "[--json] [--limit N]", "list the admin actions (who, what, when, from where)", cmdAudit},
 		{"check", "[--slot idle|live] [--only NAME] [--json]", "run the checks against a slot now and print the report", cmdCheck},
 		{"migrate", "status|plan|expand|contract|… [NAME]", "schema migrations: status, plan, expand, validate, contract, restore, repair", cmdMigrate},
 		{"version", "", "print the version", cmdVersion},
