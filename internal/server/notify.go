@@ -33,7 +33,9 @@ const auditQueue = 256
 
 // auditToWebhooks is web.Options.OnAudit: each admin action goes to the
 // webhooks as an event of its own kind, phase "audit" with no deployment
-// (deployment_id 0), its reason "<actor> <action>: <result>" and its data
+// (deployment_id 0) and id minus the entry's id (deployment events have
+// positive ids: a receiver that drops duplicates by X-Bluegreen-Event-Id
+// never confuses the two), its reason "<actor> <action>: <result>" and its data
 // {"kind": "audit", "actor", "action", "args", "result", "remote"}. Nil
 // without webhooks.
 func (s *Server) auditToWebhooks() func(store.AuditEntry) {
@@ -54,7 +56,7 @@ func (s *Server) auditToWebhooks() func(store.AuditEntry) {
 			s.log.Error("audit entry not sent to the webhooks", "action", e.Action, "err", err)
 			return
 		}
-		ev := store.Event{ID: e.ID, Time: e.Time, Phase: "audit", Reason: e.Actor + " " + e.Action + ": " + e.Result, Data: data}
+		ev := store.Event{ID: -e.ID, Time: e.Time, Phase: "audit", Reason: e.Actor + " " + e.Action + ": " + e.Result, Data: data}
 		select {
 		case s.audits <- ev:
 		default:
