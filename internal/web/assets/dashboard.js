@@ -223,6 +223,14 @@
       renderActions();
       markLoaded('history');
     } catch (e) { /* keep the old list */ }
+    loadAudit();
+  }
+  // The audit log's newest entries, under the history (who did what).
+  async function loadAudit() {
+    try {
+      const a = await api('GET', '/api/v1/audit?limit=20');
+      renderAudit((a && a.entries) || []);
+    } catch (e) { /* keep the old list */ }
   }
   async function loadMigrations() {
     try {
@@ -693,6 +701,27 @@
     }
     card.hidden = parts.length === 0;
     box.replaceChildren(...parts);
+  }
+
+  // ---- audit ----
+  function renderAudit(entries) {
+    let table = $('audit');
+    if (!table) {
+      const card = $('history').closest('section');
+      card.append(el('h3', { id: 'h-audit', text: 'Admin actions' }),
+        el('div', { class: 'table-wrap' }, el('table', { id: 'audit', 'aria-labelledby': 'h-audit' },
+          el('thead', {}, el('tr', {}, ['Time', 'Who', 'Action', 'Arguments', 'Result', 'From'].map((h) => el('th', { scope: 'col', text: h })))),
+          el('tbody'))));
+      table = $('audit');
+    }
+    const rows = entries.map((a) => el('tr', {},
+      el('td', {}, el('time', { datetime: a.time, text: dateTime(a.time) })),
+      el('td', { text: a.actor }),
+      el('td', { text: a.action }),
+      el('td', { class: 'muted', text: a.args ? JSON.stringify(a.args).slice(0, 120) : '' }),
+      el('td', {}, a.result === 'ok' ? 'ok' : badge(a.result.slice(0, 120), 'bad')),
+      el('td', { text: a.remote })));
+    table.tBodies[0].replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '6', class: 'muted', text: 'No admin actions yet.' }))]));
   }
 
   // ---- history ----
