@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,11 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%-20s %-21s %-9s %-16s %-s  %s\n", "TIME", "ACTOR", "ACTION", "FROM", "RESULT", "ARGS")
 	for _, a := range list.Entries {
-		fmt.Fprintf(e.stdout, "%-20s %-21s %-9s %-16s %-s  %s\n", a.Time.Local().Format("2006-01-02 15:04:05"), a.Actor, a.Action, a.Remote, a.Result, a.Args)
+		var args bytes.Buffer
+		if len(a.Args) > 0 && json.Compact(&args, a.Args) != nil {
+			args.Write(a.Args)
+		}
+		fmt.Fprintf(e.stdout, "%-20s %-21s %-9s %-16s %-s  %s\n", a.Time.Local().Format("2006-01-02 15:04:05"), a.Actor, a.Action, a.Remote, a.Result, args.String())
 	}
 	return nil
 }

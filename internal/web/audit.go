@@ -63,7 +63,10 @@ func auditArgs(body []byte, extra map[string]string) json.RawMessage {
 		return nil
 	}
 	if len(body) <= maxAuditArgs && json.Valid(body) && body[0] == '{' {
-		return json.RawMessage(body)
+		var c bytes.Buffer
+		if json.Compact(&c, body) == nil {
+			return json.RawMessage(c.Bytes())
+		}
 	}
 	cut := body[:min(len(body), maxAuditArgs)]
 	for len(cut) > 0 && !utf8.Valid(cut) {
