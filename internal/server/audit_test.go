@@ -1,11 +1,9 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -15,19 +13,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/bluegreen-dev/bluegreen/internal/config"
 )
 
 // auditServer runs serve in dir on the static driver with one webhook;
 // stop ends it and waits.
 func auditServer(t *testing.T, dir, webhook string) (s *Server, stop func()) {
 	t.Helper()
-	backend := func() string {
-		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
-		t.Cleanup(b.Close)
-		return b.Listener.Addr().String()
-	}
+	backend := func() string { return staticBackend(t, "ok") }
 	yaml := fmt.Sprintf(`app: shop
 listen: 127.0.0.1:0
 preview_listen: ""
@@ -44,34 +36,7 @@ checks: []
 notify:
   - webhook: %s
 `, backend(), backend(), webhook)
-	path := filepath.Join(dir, "bluegreen.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err = New(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	s, stop = serveYAML(t, dir, yaml)
 	waitServing(t, s.production.addr())
 	return s, stop
 }

@@ -2,25 +2,18 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/bluegreen-dev/bluegreen/internal/config"
 )
 
 // limitServer runs serve on the static driver, both slots answering with
@@ -39,9 +32,6 @@ func limitServer(t *testing.T, limits string, wait time.Duration) *Server {
 		t.Cleanup(srv.Close)
 		return srv.Listener.Addr().String()
 	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(strings.Repeat("t", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	yaml := fmt.Sprintf(`app: shop
 listen: 127.0.0.1:0
 preview_listen: ""
@@ -57,28 +47,7 @@ health: { interval: 50ms, healthy_threshold: 1 }
 checks: []
 limits: %s
 `, backend("blue"), backend("green"), limits)
-	path := filepath.Join(dir, "bluegreen.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err := New(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	s, _ := serveYAML(t, dir, yaml)
 	waitServing(t, s.production.addr())
 	return s
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,16 +101,7 @@ func tlsServer(t *testing.T, ca *testCA) (s *Server, certFile, keyFile string) {
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	ca.issue(t, 1, certFile, keyFile)
-	backend := func(name string) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, name)
-		}))
-		t.Cleanup(srv.Close)
-		return srv.Listener.Addr().String()
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(strings.Repeat("t", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	backend := func(name string) string { return staticBackend(t, name) }
 	yaml := fmt.Sprintf(`app: shop
 listen: 127.0.0.1:0
 listen_tls: { cert_file: tls.crt, key_file: tls.key }
@@ -129,28 +118,7 @@ routing:
 health: { interval: 50ms, healthy_threshold: 1 }
 checks: []
 `, backend("blue"), backend("green"))
-	path := filepath.Join(dir, "bluegreen.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err = New(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	s, _ = serveYAML(t, dir, yaml)
 	return s, certFile, keyFile
 }
 
