@@ -123,6 +123,11 @@ func (f *follower) read(ctx context.Context, first bool) error {
 	return nil
 }
 
+// readRoute applies the stored route if it is newer than the one applied.
+// A follower first reads the slots too: a route that gives a slot traffic
+// must find that slot's instances already in the router (the periodic
+// read alone could be a second late, and every request to the slot in
+// between a 503).
 func (f *follower) readRoute(ctx context.Context) error {
 	r, err := f.src.LoadRoute(ctx, f.app)
 	if errors.Is(err, store.ErrNotFound) {
@@ -130,6 +135,13 @@ func (f *follower) readRoute(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if r.Rev > f.revisionNow() && !f.leading() {
+		if slots, err := f.src.LoadSlots(ctx, f.app); err == nil {
+			f.applyBackends(slots, false)
+		} else {
+			f.log.Warn("read the slots with the route", "rev", r.Rev, "error", err)
+		}
 	}
 	f.apply(r)
 	return nil
@@ -157,11 +169,16 @@ func (f *follower) apply(r store.Route) {
 
 // applyBackends gives each slot the backends the store records for it
 // (the driver's {"addrs": […]}), none for a slot stopped or never used.
+// New backends of a slot the leader recorded running (it found them
+// ready) go in rotation at once, as do all on the first read; the others
+// wait for this router's own health checks.
 func (f *follower) applyBackends(slots []store.SlotState, first bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	want := map[slot.Slot][]string{}
+	running := map[slot.Slot]bool{}
 	for _, s := range slots {
+		running[s.Slot] = s.State == slot.Running
 		if s.Version == "" || s.State == slot.Stopped {
 			continue
 		}
@@ -180,7 +197,7 @@ func (f *follower) applyBackends(slots []store.SlotState, first bool) {
 		if len(addrs) == 0 && len(f.backends[s]) == 0 {
 			continue
 		}
-		f.router.SetBackends(s, addrs, first)
+		f.router.SetBackends(s, addrs, first || running[s])
 		f.backends[s] = slices.Clone(addrs)
 	}
 }
