@@ -11,7 +11,7 @@ const AuditKeep = 10000
 
 // AuditEntry is one admin action, through the API or the dashboard.
 type AuditEntry struct {
-	ID   int64     `json:"id"`   // set by AppendAudit
+	ID   int64     `json:"id"` // set by AppendAudit
 	App  string    `json:"app"`
 	Time time.Time `json:"time"` // zero: the store sets the write time
 	// Actor is who acted: "token" for the bearer token, "session:<hash>"
