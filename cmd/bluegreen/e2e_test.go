@@ -94,7 +94,12 @@ func TestCrashAndResume(t *testing.T) {
 			}
 			a.stop()
 			a.start(crashEnv + "=" + phase)
-			if _, errOut, code := a.cli("deploy", "v2"); code != 0 {
+			// The injected crash may come before serve answered the deploy
+			// (at provisioning the race is close: the answer waits for its
+			// audit entry while the loop starts the instances); the
+			// deployment is persisted either way, which the history
+			// below checks.
+			if _, errOut, code := a.cli("deploy", "v2"); code != 0 && !strings.Contains(errOut, "EOF") && !strings.Contains(errOut, "connection reset") {
 				t.Fatalf("deploy v2: exit %d: %s", code, errOut)
 			}
 			a.waitExit(60 * time.Second) // the fault injection SIGKILLed it
