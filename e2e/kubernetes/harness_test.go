@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -400,30 +399,11 @@ func (tl *timeline) poll(t *testing.T, read func(ctx context.Context) (string, e
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
+// waitFor and freePorts are e2ebin's, shared with the other e2e packages.
+var (
+	waitFor   = e2ebin.WaitFor
+	freePorts = e2ebin.FreePorts
+)
 
 // gatewayLine is the driver.kubernetes.gateway line of the config, if any.
 func gatewayLine(gateway string) string {

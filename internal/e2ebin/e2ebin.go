@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Main is a TestMain: it builds cmd/bluegreen with -race into a temporary
@@ -51,4 +53,33 @@ func CLI(bin, dir, cfg string, args ...string) (stdout, stderr string, code int,
 		return o.String(), e.String(), ee.ExitCode(), nil
 	}
 	return o.String(), e.String(), 0, nil
+}
+
+// WaitFor polls cond every 50ms until it holds, failing the test after
+// within.
+func WaitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// FreePorts returns n distinct free loopback ports, all held open until it
+// returns so that none is handed out twice.
+func FreePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = l.Close() }()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }
