@@ -219,6 +219,20 @@ func (r *Router) stopDrain(s *slotState) {
 		keySlot, s.slot, keyCount, d.retiredInflightLocked())
 }
 
+// stopDrainTimer stops s's pending drain deadline without cancelling its
+// requests: the router stops (Run returned) and nothing is left to act at
+// the deadline.
+func (r *Router) stopDrainTimer(s *slotState) {
+	d := &s.drain
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+		d.gen++
+	}
+}
+
 // expireDrain runs at the drain deadline: it cancels every request of the
 // retired epochs, unless the drain it belongs to (gen) was cancelled or
 // replaced meanwhile.
@@ -240,6 +254,10 @@ func (r *Router) expireDrain(s *slotState, gen uint64) {
 		s.slot, ErrDrainTimeout, r.drainTimeout)}
 	for _, e := range retired {
 		e.cancel(cause)
+	}
+	if count == 0 {
+		r.log.Info("drain deadline reached; no request was left to cancel", keySlot, s.slot)
+		return
 	}
 	r.log.Warn("drain deadline reached; cancelled in-flight requests",
 		keySlot, s.slot, keyCount, count, keyCause, cause.Error())

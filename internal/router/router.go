@@ -417,6 +417,9 @@ func (r *Router) Run(ctx context.Context) error {
 			cancel()
 		}
 		wg.Wait()
+		for i := range numSlots {
+			r.stopDrainTimer(&r.slots[i])
+		}
 	}()
 	if r.sessionStore != nil {
 		// Ends with ctx, after a last flush.

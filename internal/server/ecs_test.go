@@ -84,8 +84,9 @@ strategy: linear 25%% every 200ms
 			t.Errorf("close store: %v", err)
 		}
 	})
+	lis := ecsdriver.NewListener(e.Driver)
 	ctrl, err := deploy.New(deploy.Options{
-		App: "shop", Store: st, Runtime: e, Router: ecsdriver.NewListener(e.Driver),
+		App: "shop", Store: st, Runtime: e, Router: lis,
 		Strategy: cfg.Strategy.String(), ScaleDownDelay: time.Hour,
 		ReadyTimeout: time.Minute, PollInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
@@ -105,23 +106,36 @@ strategy: linear 25%% every 200ms
 			t.Errorf("Run: %v", err)
 		}
 	})
+	// ended waits until deployment id has ended and its last route is
+	// applied: the controller persists the transition before it applies
+	// the route, so the listeners follow a moment after the phase.
+	ended := func(id int64) store.Deployment {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got, err := st.GetDeployment(ctx, id)
+			if err == nil && !got.Active {
+				want := got.Slot
+				if got.Phase != string(deploy.PhaseSucceeded) {
+					want = got.Slot.Other()
+				}
+				if live, _ := lis.Route(); live == want {
+					return got
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deployment %d did not end with its route applied: %s (%s)", id, got.Phase, got.Reason)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	run := func(version string) store.Deployment {
 		t.Helper()
 		d, err := ctrl.Deploy(ctx, version, "")
 		if err != nil {
 			t.Fatalf("deploy %s: %v", version, err)
 		}
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got, err := st.GetDeployment(ctx, d.ID)
-			if err == nil && !got.Active {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("deployment of %s did not end: %s (%s)", version, got.Phase, got.Reason)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		return ended(d.ID)
 	}
 	if d := run("v1"); d.Phase != string(deploy.PhaseSucceeded) || d.Slot != "green" {
 		t.Fatalf("v1: %s in %s (%s), want succeeded in green", d.Phase, d.Slot, d.Reason)
@@ -167,17 +181,8 @@ strategy: linear 25%% every 200ms
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		got, err := st.GetDeployment(ctx, rb.ID)
-		if err == nil && !got.Active {
-			if got.Phase != string(deploy.PhaseSucceeded) {
-				t.Fatalf("rollback: %s (%s)", got.Phase, got.Reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rollback did not end")
-		}
+	if got := ended(rb.ID); got.Phase != string(deploy.PhaseSucceeded) {
+		t.Fatalf("rollback: %s (%s)", got.Phase, got.Reason)
 	}
 	if n := len(aws.Writes(prod)) - writesBefore; n != 1 {
 		t.Errorf("rollback while warm wrote the production listener %d times, want 1", n)
