@@ -4,7 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/daemon"
@@ -26,15 +31,45 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	exe, err := startedFrom()
+	if err != nil {
+		return err
+	}
 	srv, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	// SIGUSR2 replaces this serve by the binary now at its path, with the
+	// same arguments, without a dropped request (docs/operations.md).
+	handoff := make(chan os.Signal, 1)
+	signal.Notify(handoff, syscall.SIGUSR2)
+	defer signal.Stop(handoff)
+	srv.EnableHandoff(handoff, exe, append([]string{"serve"}, args...))
 	if err := srv.Run(ctx); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startedFrom is the absolute path this binary was started from (its
+// argv[0], looked up in PATH when it has no slash): the handoff runs what
+// is at that path then, so a binary replaced there is the one that takes
+// over. /proc/self/exe would follow the old file if it were renamed.
+func startedFrom() (string, error) {
+	name := os.Args[0]
+	if !strings.Contains(name, "/") {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return os.Executable()
+		}
+		name = p
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", fmt.Errorf("find this binary's path: %w", err)
+	}
+	return abs, nil
 }
 
 func envOr(e *env, key, def string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,6 +51,7 @@ func TestMain(m *testing.M) {
 // app is one bluegreen setup in a temp dir: config, tokens, a serve process.
 type app struct {
 	t              *testing.T
+	bin            string // the bluegreen binary serve runs; bins.bluegreen when ""
 	dir, cfg, shop string
 	prod, admin    string
 	serve          *exec.Cmd
@@ -138,12 +140,31 @@ checks:
 // start runs `bluegreen serve` and waits until its admin API answers.
 func (a *app) start(env ...string) {
 	a.t.Helper()
-	cmd := exec.Command(bins.bluegreen, "serve", "-c", a.cfg, "--log-level", "debug")
+	bin := a.bin
+	if bin == "" {
+		bin = bins.bluegreen
+	}
+	cmd := exec.Command(bin, "serve", "-c", a.cfg, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = a.logs, a.logs
-	if err := cmd.Start(); err != nil {
+	// The output goes through a pipe of our own, handed to serve as a file:
+	// Wait then returns when serve exits, even when a serve it handed off
+	// to still writes to the pipe (the copy below runs until every writer
+	// is gone).
+	r, w, err := os.Pipe()
+	if err != nil {
 		a.t.Fatal(err)
 	}
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	_ = w.Close() // serve has its own copy
+	if err != nil {
+		_ = r.Close()
+		a.t.Fatal(err)
+	}
+	go func() {
+		_, _ = io.Copy(a.logs, r)
+		_ = r.Close()
+	}()
 	a.serve = cmd
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -171,9 +192,15 @@ func (a *app) stop() {
 			a.t.Errorf("serve did not exit 0 after SIGTERM: %v", err)
 		}
 	case <-time.After(60 * time.Second):
-		_ = a.serve.Process.Kill()
+		// SIGQUIT first: the Go runtime prints every goroutine to the log.
+		_ = a.serve.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-a.serveDone:
+		case <-time.After(5 * time.Second):
+			_ = a.serve.Process.Kill()
+			<-a.serveDone
+		}
 		a.t.Errorf("serve did not stop within 60s of SIGTERM")
-		<-a.serveDone
 	}
 	a.serve = nil
 }

@@ -8,6 +8,7 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/server"
@@ -20,6 +21,10 @@ type Daemon interface {
 	Addrs() (production, preview, admin string)
 	// Run serves until ctx ends, then drains and stops.
 	Run(ctx context.Context) error
+	// EnableHandoff makes Run hand the listeners and the release's
+	// instances to a new process (the binary at exe run with args) each
+	// time trigger fires, and return once that one serves.
+	EnableHandoff(trigger <-chan os.Signal, exe string, args []string)
 }
 
 var _ Daemon = (*server.Server)(nil)

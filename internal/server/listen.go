@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,11 @@ const (
 type listener struct {
 	name string
 	srv  *http.Server // with TLSConfig on an HTTPS listener
-	ln   net.Listener
+	ln   net.Listener // raw, or wrapped by the connection limit
+	raw  net.Listener // the listening socket itself (passed on a handoff)
+	// handedOff is set when this process stopped accepting on it after a
+	// handoff: its accept loop ends without an error.
+	handedOff atomic.Bool
 }
 
 // openListeners binds the production listener, the preview listener (with
@@ -40,7 +45,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		if err != nil {
 			return nil, err
 		}
-		l, err := listen(ctx, name, addr, h, s.log)
+		l, err := s.listen(ctx, name, addr, h)
 		if err != nil {
 			return nil, err
 		}
@@ -67,29 +72,36 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		return err
 	}
 	if s.cfg.RedirectListen != "" {
-		if s.redirect, err = listen(ctx, "redirect", s.cfg.RedirectListen, redirectHandler(s.production.addr), s.log); err != nil {
+		if s.redirect, err = s.listen(ctx, "redirect", s.cfg.RedirectListen, redirectHandler(s.production.addr)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// listen binds addr now, so a port conflict fails New, not a goroutine.
-func listen(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+// listen binds addr now, so a port conflict fails New, not a goroutine —
+// or takes the socket a handed-off serve passed for name.
+func (s *Server) listen(ctx context.Context, name, addr string, h http.Handler) (*listener, error) {
+	log := s.log
+	ln, err := s.inheritedListener(name, addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		return nil, err
+	}
+	if ln == nil {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		}
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           s.closeOnHandoff(h),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	return &listener{name: name, srv: srv, ln: ln}, nil
+	return &listener{name: name, srv: srv, ln: ln, raw: ln}, nil
 }
 
 func (l *listener) addr() string { return l.ln.Addr().String() }
@@ -103,7 +115,7 @@ func (l *listener) serve() error {
 	} else {
 		err = l.srv.Serve(l.ln)
 	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handedOff.Load() && errors.Is(err, net.ErrClosed)) {
 		return fmt.Errorf("%s listener: %w", l.name, err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/cluster"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
+	"github.com/bluegreen-dev/bluegreen/internal/handoff"
 	"github.com/bluegreen-dev/bluegreen/internal/notify"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
@@ -50,6 +53,16 @@ type Server struct {
 	// to the leader.
 	cluster   *cluster.Node
 	forwardRT http.RoundTripper
+
+	// The handoff to a new binary (handoff.go): what this process
+	// inherited from the serve it replaces (nil when it was started
+	// normally), what triggers a handoff of its own and the new process's
+	// arguments, and whether it has handed off.
+	inherited      *handoff.Inherited
+	handoffTrigger <-chan os.Signal
+	handoffExe     string
+	handoffArgs    []string
+	handedOff      atomic.Bool
 }
 
 // New builds a server from cfg: each part from its builder, in the order
@@ -65,6 +78,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 			s.closeAll()
 		}
 	}()
+	if s.inherited, err = handoff.FromEnv(); err != nil {
+		return nil, err
+	}
+	// Sockets the new configuration has no listener for are closed once
+	// the listeners are open (the previous serve still owns them).
+	defer s.inherited.Close()
 	sec, err := readSecrets(cfg)
 	if err != nil {
 		return nil, err
@@ -126,31 +145,30 @@ func (s *Server) Addrs() (production, preview, admin string) {
 	return production, preview, admin
 }
 
-// Run serves until ctx is cancelled, then shuts down gracefully.
+// Run serves until ctx is cancelled, then shuts down gracefully and stops
+// the release's instances — or, when the handoff trigger fires (see
+// EnableHandoff), hands the listeners and the instances to a new process
+// and exits without stopping them.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.closeAll()
-	// Parts that must outlive the listeners' drain run on their own context.
-	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopParts()
-	parts, partsCtx := errgroup.WithContext(partsCtx)
-	parts.Go(func() error { return s.router.Run(partsCtx) })
-	parts.Go(func() error { return s.runController(partsCtx) })
+	// Parts that must outlive the listeners' drain run on their own
+	// context: the router and what feeds it (core), and the controller
+	// with what it drives (control), which a handoff stops first.
+	coreCtx, stopCore := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCore()
+	core, coreCtx := errgroup.WithContext(coreCtx)
+	core.Go(func() error { return s.router.Run(coreCtx) })
 	if k, ok := s.runtime.(kubeRuntime); ok {
-		parts.Go(func() error { return k.feedEndpoints(partsCtx, s.router) })
+		core.Go(func() error { return k.feedEndpoints(coreCtx, s.router) })
 	}
-	if s.migrations != nil {
-		parts.Go(func() error { return s.migrations.run(partsCtx) })
+	core.Go(func() error { return s.series.Run(coreCtx) })
+	if s.inherited != nil && s.cfg.Routing.MCPSessions {
+		core.Go(func() error { s.adoptHandedOverPins(coreCtx); return nil })
 	}
-	if s.synthetic != nil {
-		parts.Go(func() error { return s.synthetic.Run(partsCtx) })
-	}
-	parts.Go(func() error { return s.series.Run(partsCtx) })
-	if s.notifier != nil {
-		evs, cancel := s.ctrl.Subscribe(256)
-		defer cancel()
-		evs = s.withAudits(partsCtx, evs)
-		parts.Go(func() error { return s.notifier.Run(partsCtx, evs, s.cfg.App) })
-	}
+	coreEnded := make(chan struct{})
+	var coreErr error
+	go func() { coreErr = core.Wait(); close(coreEnded) }()
+	ctl := s.startControl(coreCtx)
 
 	lns := s.listeners()
 	serving, _ := errgroup.WithContext(ctx)
@@ -158,27 +176,60 @@ func (s *Server) Run(ctx context.Context) error {
 		serving.Go(l.serve)
 	}
 	prod, prev, adm := s.Addrs()
-	s.log.Info("serving", "app", s.cfg.App, "production", prod, "preview", prev, "admin", adm)
+	s.log.Info("serving", "app", s.cfg.App, "production", prod, "preview", prev, "admin", adm, "pid", os.Getpid())
+	if s.inherited != nil {
+		if err := s.inherited.Ready(); err != nil {
+			s.log.Error("handoff", "error", err)
+		}
+	} else if err := handoff.Notify("READY=1"); err != nil {
+		s.log.Warn("systemd", "error", err)
+	}
 
-	// Wait for a stop signal or a part failing.
-	failed := make(chan error, 1)
-	go func() { failed <- parts.Wait() }()
+	// Wait for a stop signal, a handoff or a part failing.
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-failed:
+	handedTo := 0
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-coreEnded:
+			runErr = coreErr
+		case runErr = <-ctl.done:
+		case <-s.handoffTrigger:
+			pid, err := s.handoff(ctl.stop)
+			if err != nil {
+				s.log.Error("handoff failed; this serve goes on", "error", err)
+				ctl = s.startControl(coreCtx)
+				continue
+			}
+			handedTo = pid
+			s.log.Info("handoff: the new serve is ready; finishing in-flight requests here", "new_pid", pid)
+			s.stopAccepting(lns)
+			break wait
+		}
 		if runErr == nil {
 			runErr = errors.New("a server part stopped unexpectedly")
 		}
+		break
 	}
 
 	s.shutdown(lns)
 	if err := serving.Wait(); err != nil && runErr == nil {
 		runErr = err
 	}
-	stopParts()
-	if err := parts.Wait(); err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
-		runErr = err
+	ctl.stop()
+	stopCore()
+	<-coreEnded
+	for _, err := range []error{coreErr, ctl.err} {
+		if err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
+			runErr = err
+		}
+	}
+	if handedTo != 0 {
+		// The instances run on under the new serve.
+		s.log.Info("handed off", "new_pid", handedTo)
+		return runErr
 	}
 	// Normal stop: the release's processes stop with the server.
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Driver.Process.StopTimeout.D()+5*time.Second)
@@ -187,6 +238,56 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("stop release instances: %w", err)
 	}
 	return runErr
+}
+
+// control is the running controller and what it drives (migrations
+// watch, synthetic traffic, notifier): started by Run, stopped by a
+// handoff before the new process takes over, started again if that fails.
+type controlGroup struct {
+	cancel  context.CancelFunc
+	stopped atomic.Bool
+	done    chan error // receives the group's result if it ends by itself
+	ended   chan struct{}
+	err     error // the group's result, once ended is closed
+}
+
+func (s *Server) startControl(parent context.Context) *controlGroup {
+	ctx, cancel := context.WithCancel(parent)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.runController(ctx) })
+	if s.migrations != nil {
+		g.Go(func() error { return s.migrations.run(ctx) })
+	}
+	if s.synthetic != nil {
+		g.Go(func() error { return s.synthetic.Run(ctx) })
+	}
+	var unsubscribe func()
+	if s.notifier != nil {
+		evs, cancel := s.ctrl.Subscribe(256)
+		unsubscribe = cancel
+		evs = s.withAudits(ctx, evs)
+		g.Go(func() error { return s.notifier.Run(ctx, evs, s.cfg.App) })
+	}
+	c := &controlGroup{cancel: cancel, done: make(chan error, 1), ended: make(chan struct{})}
+	go func() {
+		c.err = g.Wait()
+		if unsubscribe != nil {
+			unsubscribe()
+		}
+		close(c.ended)
+		if !c.stopped.Load() {
+			c.done <- c.err
+		}
+	}()
+	return c
+}
+
+// stop ends the control group and waits for it; a second call does
+// nothing more.
+func (c *controlGroup) stop() {
+	c.stopped.Store(true)
+	c.cancel()
+	<-c.ended
 }
 
 // shutdown stops accepting, lets in-flight requests finish up to the drain
