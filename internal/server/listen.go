@@ -27,6 +27,7 @@ type listener struct {
 	name string
 	srv  *http.Server // with TLSConfig on an HTTPS listener
 	ln   net.Listener
+	acme *acmeCerts // certificates from ACME (listen_tls.acme), else nil
 }
 
 // openListeners binds the production listener, the preview listener (with
@@ -36,7 +37,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 	m := newConnMetrics(reg)
 	lim := s.cfg.Limits
 	open := func(name, key, addr string, h http.Handler) (*listener, error) {
-		tc, err := listenerTLS(s.cfg, key, s.log)
+		tc, acme, err := listenerTLS(ctx, s.cfg, key, s.log)
 		if err != nil {
 			return nil, err
 		}
@@ -44,7 +45,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		if err != nil {
 			return nil, err
 		}
-		l.srv.TLSConfig = tc
+		l.srv.TLSConfig, l.acme = tc, acme
 		max := adminMaxConnections
 		if name != "admin" {
 			max = lim.MaxConnections
@@ -67,7 +68,11 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		return err
 	}
 	if s.cfg.RedirectListen != "" {
-		if s.redirect, err = listen(ctx, "redirect", s.cfg.RedirectListen, redirectHandler(s.production.addr), s.log); err != nil {
+		h := redirectHandler(s.production.addr)
+		if a := s.production.acme; a != nil {
+			h = a.challenge(h) // HTTP-01 on port 80
+		}
+		if s.redirect, err = listen(ctx, "redirect", s.cfg.RedirectListen, h, s.log); err != nil {
 			return err
 		}
 	}
