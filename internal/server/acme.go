@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -77,7 +78,7 @@ func newACME(ctx context.Context, name string, a *config.ACME, cfg *config.Confi
 	for i, d := range a.Domains {
 		domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
 	}
-	client := &acme.Client{DirectoryURL: a.Directory(), HTTPClient: &http.Client{Transport: tr}, UserAgent: "bluegreen"}
+	client := &acme.Client{DirectoryURL: a.Directory(), HTTPClient: &http.Client{Transport: &orderLocations{next: tr}}, UserAgent: "bluegreen"}
 	c := &acmeCerts{
 		name: name, domains: domains, log: log, logged: map[string]time.Time{},
 		m: &autocert.Manager{
@@ -107,7 +108,7 @@ func newACME(ctx context.Context, name string, a *config.ACME, cfg *config.Confi
 func describeACMEError(err error) string {
 	var ae *acme.Error
 	if errors.As(err, &ae) {
-		return fmt.Sprintf("the server answered %d %s", ae.StatusCode, strings.TrimSpace(ae.Detail))
+		return fmt.Sprintf("the server answered HTTP %d: %s", ae.StatusCode, strings.TrimSpace(ae.Detail))
 	}
 	var ue x509.UnknownAuthorityError
 	if errors.As(err, &ue) {
@@ -210,7 +211,20 @@ func (c *acmeCerts) warm(ctx context.Context) {
 
 // challenge answers the CA's HTTP-01 requests on the redirect listener
 // and passes the rest to next.
-func (c *acmeCerts) challenge(next http.Handler) http.Handler { return c.m.HTTPHandler(next) }
+func (c *acmeCerts) challenge(next http.Handler) http.Handler {
+	h := c.m.HTTPHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			// autocert checks Host against the domains: without the port
+			// (the CA's requests to port 80 have none; a test's do).
+			if host, _, err := net.SplitHostPort(r.Host); err == nil {
+				r = r.Clone(r.Context())
+				r.Host = host
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // acmeTLSConfig is the production listener's TLS with ACME: as
 // tlsConfig, and ALPN acme-tls/1 for the CA's TLS-ALPN-01 check.
