@@ -83,7 +83,7 @@ func newACME(ctx context.Context, name string, a *config.ACME, cfg *config.Confi
 		name: name, domains: domains, log: log, logged: map[string]time.Time{},
 		m: &autocert.Manager{
 			Prompt:     autocert.AcceptTOS,
-			Cache:      autocert.DirCache(dir),
+			Cache:      savedLog{autocert.DirCache(dir), name, log},
 			HostPolicy: autocert.HostWhitelist(domains...),
 			Email:      a.Email,
 			Client:     client,
@@ -102,6 +102,27 @@ func newACME(ctx context.Context, name string, a *config.ACME, cfg *config.Confi
 	}
 	log.Info("ACME certificates", "listener", name, "domains", strings.Join(domains, ","), "directory_url", a.Directory(), "cache_dir", dir)
 	return c, nil
+}
+
+// savedLog is the cache, logging each certificate it is given: the
+// first one and every renewal (autocert renews silently).
+type savedLog struct {
+	autocert.DirCache
+	name string
+	log  *slog.Logger
+}
+
+func (s savedLog) Put(ctx context.Context, key string, data []byte) error {
+	err := s.DirCache.Put(ctx, key, data)
+	if strings.HasSuffix(key, "+token") || strings.HasSuffix(key, "+key") {
+		return err // a TLS-ALPN-01 challenge's certificate, the account key
+	}
+	if err != nil {
+		s.log.Error("ACME certificate not saved in the cache: a restart will order it again", "listener", s.name, "key", key, "cache_dir", string(s.DirCache), "error", err)
+		return err
+	}
+	s.log.Info("ACME certificate saved (issued or renewed)", "listener", s.name, "key", key, "cache_dir", string(s.DirCache))
+	return nil
 }
 
 // describeACMEError says what an error from the directory means.
