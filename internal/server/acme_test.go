@@ -128,6 +128,25 @@ func TestACMECertificateFromPebble(t *testing.T) {
 		t.Errorf("a client without pebble's root accepted the certificate")
 	}
 
+	// No server name (a client dialling the address): the first domain's
+	// certificate. Another name: refused, nothing ordered for it.
+	addr := fmt.Sprintf("127.0.0.1:%d", prodPort)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("handshake without a server name: %v", err)
+	}
+	if names := conn.ConnectionState().PeerCertificates[0].DNSNames; !slices.Contains(names, acmeDomain) {
+		t.Errorf("without a server name: certificate for %v, want %s", names, acmeDomain)
+	}
+	_ = conn.Close()
+	if conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "other.bluegreen.test", InsecureSkipVerify: true}); err == nil {
+		_ = conn.Close()
+		t.Errorf("a handshake for a name not in domains succeeded")
+	}
+	if n := p.Orders(); n != 1 {
+		t.Errorf("pebble got %d orders after those handshakes, want still 1", n)
+	}
+
 	cacheDir := filepath.Join(dir, "acme") // beside state.db
 	for path, want := range map[string]os.FileMode{cacheDir: 0o700, filepath.Join(cacheDir, acmeDomain): 0o600, filepath.Join(cacheDir, "acme_account+key"): 0o600} {
 		fi, err := os.Stat(path)
