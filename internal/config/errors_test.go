@@ -48,6 +48,8 @@ func TestBadConfigs(t *testing.T) {
 		{"undefined_var", "undefined_var.yaml:5:48: driver.process.env.SECRET: undefined variable NOPE"},
 		{"many", "many.yaml:7:13: health.interval: invalid duration"},
 		{"tls", "tls.yaml:8:18: redirect_listen: redirects plain HTTP to the production listener's HTTPS"},
+		{"acme", "acme.yaml:8:5: listen_tls.acme: set either listen_tls.cert_file and listen_tls.key_file or listen_tls.acme, not both"},
+		{"acme_domains", "acme_domains.yaml:6:3: listen_tls.acme.domains: required: the DNS names to get a certificate for"},
 		{"limits", "limits.yaml:8:20: limits.max_connections: 4 is too few to serve anyone under load"},
 	}
 	for _, tc := range cases {

@@ -28,6 +28,7 @@ preview_listen: 127.0.0.1:8081     # always reaches the idle slot (for tests); "
 admin_listen: 127.0.0.1:9090       # admin API, dashboard and /metrics
 # HTTPS (and HTTP/2) on a listener: PEM files, read again when they change.
 # listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
+# listen_tls: { acme: { domains: [shop.example.com], email: ops@example.com } }   # or Let's Encrypt (docs/tls.md: staging first)
 # preview_listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
 # admin_listen_tls: { cert_file: certs/tls.crt, key_file: certs/tls.key }
 # redirect_listen: 0.0.0.0:80         # plain HTTP answered with a redirect to listen's HTTPS

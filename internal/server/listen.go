@@ -29,6 +29,7 @@ type listener struct {
 	srv  *http.Server // with TLSConfig on an HTTPS listener
 	ln   net.Listener // raw, or wrapped by the connection limit
 	raw  net.Listener // the listening socket itself (passed on a handoff)
+	acme *acmeCerts   // certificates from ACME (listen_tls.acme), else nil
 	// handedOff is set when this process stopped accepting on it after a
 	// handoff: its accept loop ends without an error.
 	handedOff atomic.Bool
@@ -41,7 +42,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 	m := newConnMetrics(reg)
 	lim := s.cfg.Limits
 	open := func(name, key, addr string, h http.Handler) (*listener, error) {
-		tc, err := listenerTLS(s.cfg, key, s.log)
+		tc, acme, err := listenerTLS(ctx, s.cfg, key, s.log)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +50,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		if err != nil {
 			return nil, err
 		}
-		l.srv.TLSConfig = tc
+		l.srv.TLSConfig, l.acme = tc, acme
 		max := adminMaxConnections
 		if name != "admin" {
 			max = lim.MaxConnections
@@ -72,7 +73,11 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		return err
 	}
 	if s.cfg.RedirectListen != "" {
-		if s.redirect, err = s.listen(ctx, "redirect", s.cfg.RedirectListen, redirectHandler(s.production.addr)); err != nil {
+		h := redirectHandler(s.production.addr)
+		if a := s.production.acme; a != nil {
+			h = a.challenge(h) // HTTP-01 on port 80
+		}
+		if s.redirect, err = s.listen(ctx, "redirect", s.cfg.RedirectListen, h); err != nil {
 			return err
 		}
 	}

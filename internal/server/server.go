@@ -175,6 +175,9 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range lns {
 		serving.Go(l.serve)
 	}
+	if a := s.production.acme; a != nil {
+		go a.warm(ctx)
+	}
 	prod, prev, adm := s.Addrs()
 	s.log.Info("serving", "app", s.cfg.App, "production", prod, "preview", prev, "admin", adm, "pid", os.Getpid())
 	if s.inherited != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -122,17 +123,24 @@ func tlsConfig(files *certFiles) *tls.Config {
 }
 
 // listenerTLS is the TLS configuration of the listener with key name
-// (listen, preview_listen, admin_listen), nil when it speaks plain HTTP.
-func listenerTLS(cfg *config.Config, name string, log *slog.Logger) (*tls.Config, error) {
+// (listen, preview_listen, admin_listen), nil when it speaks plain HTTP;
+// acme is set when the certificates come from ACME (listen_tls.acme).
+func listenerTLS(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (tc *tls.Config, acme *acmeCerts, err error) {
 	t := cfg.ListenerTLS()[name]
 	if !t.On() {
-		return nil, nil
+		return nil, nil, nil
+	}
+	if t.ACME != nil {
+		if acme, err = newACME(ctx, name+"_tls", t.ACME, cfg, log); err != nil {
+			return nil, nil, err
+		}
+		return acmeTLSConfig(acme), acme, nil
 	}
 	files, err := newCertFiles(name+"_tls", t, cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return tlsConfig(files), nil
+	return tlsConfig(files), nil, nil
 }
 
 // redirectHandler answers every request with a permanent redirect to the
