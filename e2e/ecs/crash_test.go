@@ -26,8 +26,8 @@ const image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:"
 const crashEnv = "BLUEGREEN_FAULT_ECS_CRASH_AFTER_WRITE"
 
 // ecsApp is one bluegreen setup in a temp dir (config from `bluegreen
-// init`, driver.kind ecs) against a stand-in of its own, and the serve
-// process of the moment.
+// init`, driver.kind ecs) against a stand-in of its own (aws; nil for
+// the live test), and the serve process of the moment.
 type ecsApp struct {
 	t               *testing.T
 	aws             *standin.Server
@@ -35,6 +35,7 @@ type ecsApp struct {
 	prod, test      string
 	dir, cfg, admin string
 	token           string
+	env             []string // serve's environment, beside the test's
 
 	serve *exec.Cmd
 	done  chan error
@@ -53,13 +54,34 @@ func newECSApp(t *testing.T, strategy string) *ecsApp {
 		return fmt.Sprintf("127.0.0.1:%d", port)
 	}})
 	t.Cleanup(aws.Close)
-	a := &ecsApp{t: t, aws: aws, dir: t.TempDir(), logs: &capture.Buffer{}}
 	td := aws.AddTaskDefinition("shop", "web", image+"v0")
-	a.blueTG, a.greenTG = aws.AddTargetGroup("shop-blue"), aws.AddTargetGroup("shop-green")
-	aws.AddService("prod", "shop-blue", td, 0, a.blueTG, "web")
-	aws.AddService("prod", "shop-green", td, 0, a.greenTG, "web")
-	a.prod, a.test = aws.AddListener(80, a.blueTG, 3600), aws.AddListener(8080, a.greenTG, 0)
+	blueTG, greenTG := aws.AddTargetGroup("shop-blue"), aws.AddTargetGroup("shop-green")
+	aws.AddService("prod", "shop-blue", td, 0, blueTG, "web")
+	aws.AddService("prod", "shop-green", td, 0, greenTG, "web")
+	prod, test := aws.AddListener(80, blueTG, 3600), aws.AddListener(8080, greenTG, 0)
+	driver := fmt.Sprintf(`region: eu-west-1
+cluster: prod
+service: shop
+task_family: shop
+container: web
+image: %s{version}
+target_groups: { blue: %s, green: %s }
+listener: %s
+test_listener: %s
+endpoint: %s`, image, blueTG, greenTG, prod, test, aws.URL())
+	a := newApp(t, driver, strategy, "health: { interval: 100ms, ready_timeout: 1m }",
+		"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	a.aws, a.blueTG, a.greenTG, a.prod, a.test = aws, blueTG, greenTG, prod, test
+	return a
+}
 
+// newApp is a bluegreen setup in a temp dir: `bluegreen init`, then a
+// config with driver.kind ecs and driverYAML as driver.ecs, strategy and
+// health; serve runs with env added to the test's environment.
+func newApp(t *testing.T, driverYAML, strategy, health string, env ...string) *ecsApp {
+	t.Helper()
+	a := &ecsApp{t: t, dir: t.TempDir(), logs: &capture.Buffer{}, env: env}
 	init := exec.Command(bluegreenBin, "init", "--app", "shop")
 	init.Dir = a.dir
 	if out, err := init.CombinedOutput(); err != nil {
@@ -82,22 +104,13 @@ admin_token_file: .bluegreen/admin.token
 driver:
   kind: ecs
   ecs:
-    region: eu-west-1
-    cluster: prod
-    service: shop
-    task_family: shop
-    container: web
-    image: %s{version}
-    target_groups: { blue: %s, green: %s }
-    listener: %s
-    test_listener: %s
-    endpoint: %s
-health: { interval: 100ms, ready_timeout: 1m }
+    %s
+%s
 strategy: %s
 bake_time: 500ms
 scale_down_delay: 1h
 checks: []
-`, ports[0], ports[1], a.admin, image, a.blueTG, a.greenTG, a.prod, a.test, aws.URL(), strategy)
+`, ports[0], ports[1], a.admin, strings.ReplaceAll(driverYAML, "\n", "\n    "), health, strategy)
 	if err := os.WriteFile(a.cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +132,7 @@ func (a *ecsApp) start(env ...string) {
 	a.t.Helper()
 	cmd := exec.Command(bluegreenBin, "serve", "-c", a.cfg, "--log-level", "debug")
 	cmd.Dir = a.dir
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(os.Environ(), a.env...), env...)
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)
