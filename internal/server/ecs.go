@@ -91,3 +91,24 @@ func ecsCrashAfterWrite(v string, log *slog.Logger) (func(string, map[slot.Slot]
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}, nil
 }
+
+// ecsAnalysis is the analysis the controller applies to bluegreen's own
+// router measurements with the ecs driver. Production traffic goes
+// through the ALB, not bluegreen's router, which measures nothing: when
+// a cloudwatch provider judges the rules on the target groups' metrics
+// (it has them and min_requests from the config), the router's part has
+// no rule and no minimum, so that its empty window passes and the
+// provider's verdict decides. Without a cloudwatch provider a is kept.
+func ecsAnalysis(a *config.Analysis) *config.Analysis {
+	if a == nil {
+		return nil
+	}
+	for _, p := range a.Providers {
+		if p.Kind() == config.ProviderCloudWatch {
+			b := *a
+			b.Rules, b.MinRequests = nil, 0
+			return &b
+		}
+	}
+	return a
+}

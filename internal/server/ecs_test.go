@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/e2e/ecs/standin"
+	"github.com/bluegreen-dev/bluegreen/internal/analysis"
+	"github.com/bluegreen-dev/bluegreen/internal/analysis/provider"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	ecsdriver "github.com/bluegreen-dev/bluegreen/internal/driver/ecs"
+	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
 )
@@ -28,7 +31,18 @@ type ecsWorldOptions struct {
 	noTestListener bool
 	strategy       string        // default linear 25% every 200ms
 	scaleDownDelay time.Duration // default an hour
+	// analysis, when set, is the config's analysis section (YAML, at the
+	// top level); the controller then gets it with its providers and a
+	// Meter that measures nothing, as bluegreen's router with the ecs
+	// driver.
+	analysis string
 }
+
+// noTraffic is bluegreen's router's Meter with the ecs driver: users'
+// requests go through the ALB, so it counts none.
+type noTraffic struct{}
+
+func (noTraffic) Measure(slot.Slot) analysis.Measurement { return analysis.Measurement{} }
 
 // ecsWorld is the stand-in with the articles' setup (services shop-blue
 // and shop-green at 0 tasks, a target group each, the production
@@ -87,7 +101,8 @@ driver:
     listener: %s%s
     endpoint: %s
 strategy: %s
-`, ecsImage, w.blueTG, w.greenTG, w.prod, testLine, aws.URL(), o.strategy)
+%s
+`, ecsImage, w.blueTG, w.greenTG, w.prod, testLine, aws.URL(), o.strategy, o.analysis)
 	if err := os.WriteFile(filepath.Join(dir, "bluegreen.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +130,22 @@ strategy: %s
 	})
 	w.st = st
 	w.lis = ecsdriver.NewListener(e.Driver)
-	w.ctrl, err = deploy.New(deploy.Options{
+	opts := deploy.Options{
 		App: "shop", Store: st, Runtime: e, Router: w.lis,
 		Strategy: cfg.Strategy.String(), ScaleDownDelay: o.scaleDownDelay,
 		ReadyTimeout: time.Minute, PollInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
-	})
+	}
+	if o.analysis != "" {
+		// As newController does for the ecs driver.
+		opts.Meter, opts.Analysis = noTraffic{}, ecsAnalysis(&cfg.Analysis)
+		ps, err := provider.New(cfg.Analysis.Providers, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Providers = ps
+	}
+	w.ctrl, err = deploy.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,5 +428,70 @@ func TestECSScaleDownAndColdRollback(t *testing.T) {
 			t.Fatalf("%s still at desired %d after the rollback's scale_down_delay", w.blueSvc, w.aws.ServiceState(w.blueSvc).Desired)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestECSCloudWatchAnalysis: with the cloudwatch provider, the analysis
+// rules judge the target groups' ALB metrics (bluegreen's router sees no
+// ECS traffic): v2, whose target group answers 0.5% 5xx, shifts and
+// succeeds; v3, whose target group answers 20% 5xx, fails its first
+// analysis window and rolls back, the production listener forwarding all
+// to the live group again, with the provider's reason.
+func TestECSCloudWatchAnalysis(t *testing.T) {
+	w := newECSWorld(t, ecsWorldOptions{strategy: "linear 50% every 1s", analysis: `analysis:
+  interval: 400ms
+  min_requests: 50
+  rules:
+    - { metric: error_rate, max: 2% }
+    - { metric: latency_p99, max: 500ms }
+  providers:
+    - name: alb
+      timeout: 10s
+      cloudwatch: { period: 1s }
+`})
+	// metrics gives tg a datapoint every 100ms over the next minute:
+	// 100 requests each, errs of them 5xx.
+	metrics := func(tg string, errs float64) {
+		now := time.Now()
+		var dps []standin.Datapoint
+		for i := range 600 {
+			dps = append(dps, standin.Datapoint{At: now.Add(time.Duration(i) * 100 * time.Millisecond), Requests: 100, Errors5xx: errs, ResponseTimeP99Seconds: 0.08})
+		}
+		w.aws.AddMetrics(tg, dps...)
+	}
+	w.mustSucceed(t, "v1", "green")
+	metrics(w.greenTG, 0)
+	metrics(w.blueTG, 0.5)
+	d := w.mustSucceed(t, "v2", "blue")
+	if got := w.shiftWeights(t, d); !slices.Equal(got, []int{50}) {
+		t.Errorf("v2 shifting weights %v, want 50", got)
+	}
+
+	// v3 goes into green, whose metrics from now on say 20% 5xx.
+	w.aws.ResetMetrics(w.greenTG)
+	metrics(w.greenTG, 20)
+	before := len(w.aws.Writes(w.prod))
+	d = w.run(t, "v3")
+	evs, err := w.st.Events(t.Context(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := ""
+	for _, ev := range evs {
+		if ev.Phase == string(deploy.PhaseRollingBack) {
+			why = ev.Reason
+		}
+	}
+	if d.Phase != string(deploy.PhaseRolledBack) || !strings.Contains(why, "provider alb: error_rate of green is 20%, above max 2%") {
+		t.Errorf("v3: %s, rolling back because %q: want rolled back by provider alb naming green's 20%% error rate", d.Phase, why)
+	}
+	if wt := standin.Weights(w.aws.Listener(w.prod)); wt[w.blueTG] != 100 {
+		t.Errorf("after v3 the production listener forwards %v, want 100%% blue", wt)
+	}
+	if got := w.written(before, w.greenTG); len(got) == 0 || got[0] != 50 || got[len(got)-1] != 0 {
+		t.Errorf("v3 wrote green %v, want 50 then back to 0", got)
+	}
+	if !slices.Contains(w.aws.Actions(), "cloudwatch:GetMetricData") {
+		t.Error("the stand-in saw no GetMetricData")
 	}
 }

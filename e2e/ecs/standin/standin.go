@@ -55,6 +55,7 @@ type Server struct {
 	metrics   map[string][]Datapoint
 	nextID    int
 	log       []Call
+	queries   []string // GetMetricData's, see MetricQueries
 }
 
 // Call is one applied write (UpdateService, ModifyListener, AddTags,
