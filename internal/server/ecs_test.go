@@ -495,3 +495,17 @@ func TestECSCloudWatchAnalysis(t *testing.T) {
 		t.Error("the stand-in saw no GetMetricData")
 	}
 }
+
+// TestECSCrashSwitch: the fault switch is off unless set, refuses a
+// value that is not a count from 1, and counts the writes it is told of.
+func TestECSCrashSwitch(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	if f, err := ecsCrashAfterWrite("", log); f != nil || err != nil {
+		t.Errorf("unset: %v, %v; want off", f != nil, err)
+	}
+	for _, bad := range []string{"0", "-1", "two", "shifting"} {
+		if _, err := ecsCrashAfterWrite(bad, log); err == nil || !strings.Contains(err.Error(), ecsCrashEnv) {
+			t.Errorf("%s=%q: %v, want an error naming the variable", ecsCrashEnv, bad, err)
+		}
+	}
+}
