@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,6 +336,15 @@ func TestECSRollbackWarmOneModifyListener(t *testing.T) {
 		}
 	}
 	t.Logf("calls of the rollback: %v", delta)
+	// The whole count, as docs/ecs.md's table gives it.
+	documented := map[string]int{
+		"elasticloadbalancing:ModifyListener": 1, "elasticloadbalancing:AddTags": 1,
+		"elasticloadbalancing:DescribeListeners": 2, "elasticloadbalancing:DescribeTargetHealth": 2,
+		"ecs:DescribeServices": 1,
+	}
+	if !maps.Equal(delta, documented) {
+		t.Errorf("the rollback's calls %v differ from docs/ecs.md's %v", delta, documented)
+	}
 	if n := delta["elasticloadbalancing:ModifyListener"]; n != 1 {
 		t.Errorf("rollback while warm: %d ModifyListener in all, want 1", n)
 	}
