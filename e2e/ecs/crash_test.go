@@ -42,7 +42,7 @@ type ecsApp struct {
 	logs  *capture.Buffer
 }
 
-func newECSApp(t *testing.T, strategy string) *ecsApp {
+func newECSApp(t *testing.T, strategy string, extra ...string) *ecsApp {
 	t.Helper()
 	// Targets on loopback: nothing dials them, and no address outside
 	// this machine is ever named.
@@ -69,7 +69,7 @@ target_groups: { blue: %s, green: %s }
 listener: %s
 test_listener: %s
 endpoint: %s`, image, blueTG, greenTG, prod, test, aws.URL())
-	a := newApp(t, driver, strategy, "health: { interval: 100ms, ready_timeout: 1m }",
+	a := newApp(t, driver, strategy, strings.Join(append([]string{"health: { interval: 100ms, ready_timeout: 1m }"}, extra...), "\n"),
 		"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	a.aws, a.blueTG, a.greenTG, a.prod, a.test = aws, blueTG, greenTG, prod, test
@@ -78,7 +78,8 @@ endpoint: %s`, image, blueTG, greenTG, prod, test, aws.URL())
 
 // newApp is a bluegreen setup in a temp dir: `bluegreen init`, then a
 // config with driver.kind ecs and driverYAML as driver.ecs, strategy and
-// health; serve runs with env added to the test's environment.
+// health (top-level YAML: health and any other section); serve runs with
+// env added to the test's environment.
 func newApp(t *testing.T, driverYAML, strategy, health string, env ...string) *ecsApp {
 	t.Helper()
 	a := &ecsApp{t: t, dir: t.TempDir(), logs: &capture.Buffer{}, env: env}
