@@ -26,6 +26,7 @@ type Provider struct {
 	Timeout    Duration            `yaml:"timeout"`
 	Prometheus *PrometheusProvider `yaml:"prometheus"`
 	Webhook    *WebhookProvider    `yaml:"webhook"`
+	CloudWatch *CloudWatchProvider `yaml:"cloudwatch"` // see cloudwatch.go
 }
 
 // PrometheusProvider runs an instant query against a Prometheus HTTP API
@@ -57,13 +58,21 @@ const (
 
 // Kind is the provider's kind, or "" when it has none or both.
 func (p *Provider) Kind() ProviderKind {
+	n := 0
+	for _, set := range []bool{p.Prometheus != nil, p.Webhook != nil, p.CloudWatch != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case p.Prometheus != nil && p.Webhook == nil:
+	case n != 1:
+		return ""
+	case p.Prometheus != nil:
 		return ProviderPrometheus
-	case p.Webhook != nil && p.Prometheus == nil:
+	case p.Webhook != nil:
 		return ProviderWebhook
 	}
-	return ""
+	return ProviderCloudWatch
 }
 
 func (p *Provider) setDefaults() { p.Timeout = Duration(defaultProviderTimeout) }
@@ -97,10 +106,15 @@ func (v *validator) providers() {
 			}
 		case ProviderWebhook:
 			v.providerURL(key+".webhook.url", key+".webhook", p.Webhook.URL)
+		case ProviderCloudWatch:
+			v.cloudWatch(key+".cloudwatch", p.CloudWatch)
 		default:
-			if p.Prometheus != nil && p.Webhook != nil {
+			switch {
+			case p.Prometheus != nil && p.Webhook != nil:
 				v.at(key, "set one of prometheus and webhook, not both")
-			} else {
+			case p.CloudWatch != nil:
+				v.at(key, "set one of prometheus, webhook and cloudwatch, not more")
+			default:
 				v.missing(key+".prometheus", []string{key}, "required: prometheus: {url, query, max} or webhook: {url}")
 			}
 		}

@@ -135,6 +135,8 @@ analysis:
   #     prometheus: { url: http://127.0.0.1:9090, query: 'sum(rate(bluegreen_requests_total{slot="{{slot}}",code=~"5.."}[{{window}}]))', max: 0.5 }
   #   - name: business
   #     webhook: { url: http://127.0.0.1:8099/verdict }   # answers {"result":"pass|fail|inconclusive","reason":"…"}
+  #   - name: alb                  # driver.kind ecs only: the target groups' ALB metrics (docs/ecs.md)
+  #     cloudwatch: { period: 60s }
   # synthetic:                     # requests to both slots while analysing, for apps with little traffic
   #   rate: 5                      # per second to each slot
   #   timeout: 5s

@@ -170,7 +170,9 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("new controller for %s: no runtime", opts.App)
 	case opts.Router == nil:
 		return nil, fmt.Errorf("new controller for %s: no router", opts.App)
-	case opts.Analysis != nil && (len(opts.Analysis.Rules) > 0 || opts.Providers != nil) && (opts.Analysis.Interval <= 0 || opts.Analysis.MinRequests < 1):
+	case opts.Analysis != nil && (len(opts.Analysis.Rules) > 0 || opts.Providers != nil) && (opts.Analysis.Interval <= 0 || opts.Analysis.MinRequests < 1 && len(opts.Analysis.Rules) > 0):
+		// min_requests applies to the rules judged on the Meter; with none
+		// (the ecs driver's cloudwatch provider judges them) it may be 0.
 		return nil, fmt.Errorf("new controller for %s: analysis needs an interval above 0 and min_requests of at least 1", opts.App)
 	case opts.BakeTime < 0 || opts.ScaleDownDelay < 0 || opts.ReadyTimeout < 0 || opts.PollInterval < 0:
 		return nil, fmt.Errorf("new controller for %s: negative duration", opts.App)

@@ -69,6 +69,9 @@ func (s *Server) newController(previewSecret string, reg prometheus.Registerer) 
 			opts.Providers = ps
 		}
 	}
+	if _, ok := s.runtime.(ecsRuntime); ok {
+		opts.Analysis = ecsAnalysis(opts.Analysis) // ecs.go
+	}
 	c, err := deploy.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("build controller: %w", err)

@@ -418,6 +418,11 @@ func (s *Server) serveECS(w http.ResponseWriter, op string, body []byte) {
 			svc.deployments[0].desired = *in.DesiredCount
 		}
 		svc.stale, svc.staleLeft = before, s.opts.StaleReads
+		desired := -1
+		if in.DesiredCount != nil {
+			desired = *in.DesiredCount
+		}
+		s.record(Call{Action: "ecs:UpdateService", Service: svc.name, Desired: desired})
 		s.stepService(svc, s.now())
 		out = map[string]any{"service": s.snapshot(svc)}
 	case "ListTasks":

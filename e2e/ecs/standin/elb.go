@@ -391,6 +391,7 @@ func (s *Server) serveELB(w http.ResponseWriter, body []byte) {
 		}
 		l.actions = actions
 		l.writes = append(l.writes, actions)
+		s.record(Call{Action: "elasticloadbalancing:ModifyListener", Listener: l.arn, Weights: Weights(actions), Desired: -1})
 		result = struct {
 			Listeners []xmlListener `xml:"Listeners>member"`
 		}{[]xmlListener{s.listenerXML(l)}}

@@ -54,6 +54,26 @@ type Server struct {
 	failing   map[string]failure // image → how its tasks stop
 	metrics   map[string][]Datapoint
 	nextID    int
+	log       []Call
+	queries   []string // GetMetricData's, see MetricQueries
+}
+
+// Call is one applied write (UpdateService, ModifyListener, AddTags,
+// RegisterTaskDefinition) as the stand-in saw it, in order.
+type Call struct {
+	At     time.Time
+	Action string // "ecs:UpdateService", "elasticloadbalancing:ModifyListener", …
+	// Service and Desired are UpdateService's service and desired count
+	// (-1 when the call set none).
+	Service string
+	Desired int
+	// Listener and Weights are ModifyListener's listener and its forward
+	// weights by target group ARN.
+	Listener string
+	Weights  map[string]int
+	// Healthy counts each target group's healthy targets (by ARN) as the
+	// call was applied.
+	Healthy map[string]int
 }
 
 // New starts a stand-in on 127.0.0.1; it stops in t.Cleanup (Close).
@@ -135,6 +155,27 @@ func (s *Server) Actions() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Log is every applied write, in order.
+func (s *Server) Log() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.log...)
+}
+
+// record appends c to the log, with the time and the target groups'
+// health. Locked.
+func (s *Server) record(c Call) {
+	c.At, c.Healthy = s.now(), map[string]int{}
+	for arn, g := range s.groups {
+		for _, t := range g.targets {
+			if t.state == "healthy" {
+				c.Healthy[arn]++
+			}
+		}
+	}
+	s.log = append(s.log, c)
 }
 
 // maxBody bounds a request body.

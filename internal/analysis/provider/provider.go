@@ -54,6 +54,8 @@ func New(ps []config.Provider, client *http.Client) (*Set, error) {
 			n.j = &prometheus{client: client, cfg: *p.Prometheus}
 		case config.ProviderWebhook:
 			n.j = &webhook{client: client, cfg: *p.Webhook}
+		case config.ProviderCloudWatch:
+			n.j = &cloudWatch{cfg: *p.CloudWatch, now: time.Now} // cloudwatch.go
 		default:
 			return nil, fmt.Errorf("provider %s: set one of prometheus and webhook", p.Name)
 		}

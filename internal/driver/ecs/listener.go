@@ -24,12 +24,15 @@ import (
 // one DescribeTargetHealth per slot whose weight rises, then — only when
 // the forward action differs — one ModifyListener and one DescribeListeners
 // to read it back; the same for the test listener (forwarding to the idle
-// slot); and one AddTags when the live slot changes. A switch while both
-// slots are warm (a rollback) is one ModifyListener of the production
-// listener. A full route forwards to one target group (the other is not
-// left in at weight 0); a split forwards to both with their percents as
-// weights. The forward action's TargetGroupStickinessConfig and every
-// other default action are written back as read.
+// slot); one DescribeTags the first time (or after a failed SetRoute),
+// the live tag being known from then on; and one AddTags when the live
+// slot changes. A switch while both slots are warm (a rollback) is one
+// ModifyListener of the production listener (and one of the test
+// listener, when there is one) and one AddTags. A full route forwards to
+// one target group (the other is not left in at weight 0); a split
+// forwards to both with their percents as weights. The forward action's
+// TargetGroupStickinessConfig and every other default action are written
+// back as read.
 type Listener struct {
 	d *Driver
 
@@ -37,6 +40,10 @@ type Listener struct {
 	known   bool
 	live    slot.Slot
 	weights map[slot.Slot]int
+	// tagKnown says tag is the production listener's LiveTag as last
+	// read or written ("" when it has none).
+	tagKnown bool
+	tag      slot.Slot
 }
 
 var _ deploy.Router = (*Listener)(nil)
@@ -62,7 +69,7 @@ func (l *Listener) SetRoute(live slot.Slot, weights map[slot.Slot]int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.set(ctx, live, w); err != nil {
-		l.known = false
+		l.known, l.tagKnown = false, false
 		return fmt.Errorf("route to %s %v on listener %s: %w", live, w, l.d.opts.Listener, err)
 	}
 	l.known, l.live, l.weights = true, live, w
@@ -89,7 +96,7 @@ func (l *Listener) set(ctx context.Context, live slot.Slot, w map[slot.Slot]int)
 				ErrNoHealthyTargets, o.TargetGroups[s], s, w[s], now[s])
 		}
 	}
-	if err := l.d.forward(ctx, cur, w); err != nil {
+	if err := l.d.forward(ctx, cur, w, o.AfterWrite); err != nil {
 		return err
 	}
 	if o.TestListener != "" {
@@ -98,15 +105,18 @@ func (l *Listener) set(ctx context.Context, live slot.Slot, w map[slot.Slot]int)
 			return err
 		}
 		idle := live.Other()
-		if err := l.d.forward(ctx, test, map[slot.Slot]int{idle: 100, live: 0}); err != nil {
+		if err := l.d.forward(ctx, test, map[slot.Slot]int{idle: 100, live: 0}, nil); err != nil {
 			return fmt.Errorf("test listener: %w", err)
 		}
 	}
-	tagged, err := l.d.liveTag(ctx)
-	if err != nil {
-		return err
+	if !l.tagKnown {
+		tag, err := l.d.liveTag(ctx)
+		if err != nil {
+			return err
+		}
+		l.tagKnown, l.tag = true, tag
 	}
-	if tagged == live {
+	if l.tag == live {
 		return nil
 	}
 	_, err = l.d.elb.AddTags(ctx, &elb.AddTagsInput{
@@ -116,6 +126,7 @@ func (l *Listener) set(ctx context.Context, live slot.Slot, w map[slot.Slot]int)
 	if err != nil {
 		return fmt.Errorf("tag listener %s %s=%s: %w", o.Listener, LiveTag, live, err)
 	}
+	l.tag = live
 	return nil
 }
 
@@ -130,11 +141,12 @@ func (l *Listener) Route() (slot.Slot, map[slot.Slot]int) {
 	if !l.known {
 		ctx, cancel := context.WithTimeout(context.Background(), l.d.opts.CallTimeout)
 		defer cancel()
-		live, w, err := l.d.readRoute(ctx)
+		live, w, tag, err := l.d.readRoute(ctx)
 		if err != nil {
 			return "", nil
 		}
 		l.known, l.live, l.weights = true, live, w
+		l.tagKnown, l.tag = true, tag
 	}
 	return l.live, maps.Clone(l.weights)
 }
@@ -163,27 +175,29 @@ func (l *Listener) Drained(slot.Slot, time.Time) (bool, time.Duration) { return 
 // EndSlot does nothing: bluegreen holds no session or stream of its own.
 func (l *Listener) EndSlot(slot.Slot) {}
 
-// readRoute reads the production listener's weights and live tag.
-func (d *Driver) readRoute(ctx context.Context) (slot.Slot, map[slot.Slot]int, error) {
+// readRoute reads the production listener's weights and live tag (tag,
+// "" when none); live is the tag, else the slot with more weight.
+func (d *Driver) readRoute(ctx context.Context) (live slot.Slot, w map[slot.Slot]int, tag slot.Slot, err error) {
 	cur, err := d.describeListener(ctx, d.opts.Listener)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
-	w := d.weightsOf(cur.DefaultActions)
+	w = d.weightsOf(cur.DefaultActions)
 	if w[slot.Blue]+w[slot.Green] != 100 {
-		return "", nil, fmt.Errorf("listener %s forwards %v to the slots' target groups, not 100%%", d.opts.Listener, w)
+		return "", nil, "", fmt.Errorf("listener %s forwards %v to the slots' target groups, not 100%%", d.opts.Listener, w)
 	}
-	live, err := d.liveTag(ctx)
+	tag, err = d.liveTag(ctx)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
+	live = tag
 	if live == "" {
 		live = slot.Blue
 		if w[slot.Green] > w[slot.Blue] {
 			live = slot.Green
 		}
 	}
-	return live, w, nil
+	return live, w, tag, nil
 }
 
 // liveTag is the production listener's LiveTag ("" when none).
@@ -220,8 +234,8 @@ func (d *Driver) describeListener(ctx context.Context, arn string) (*elbtypes.Li
 }
 
 // forward writes listener's forward action with w (percent per slot), if
-// it differs, and reads it back.
-func (d *Driver) forward(ctx context.Context, ln *elbtypes.Listener, w map[slot.Slot]int) error {
+// it differs, and reads it back; after a write it calls written, if set.
+func (d *Driver) forward(ctx context.Context, ln *elbtypes.Listener, w map[slot.Slot]int, written func(string, map[slot.Slot]int)) error {
 	arn := aws.ToString(ln.ListenerArn)
 	if sameWeights(d.weightsOf(ln.DefaultActions), w) && d.onlyOurs(ln.DefaultActions, w) {
 		return nil
@@ -232,6 +246,9 @@ func (d *Driver) forward(ctx context.Context, ln *elbtypes.Listener, w map[slot.
 	}
 	if _, err := d.elb.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(arn), DefaultActions: actions}); err != nil {
 		return fmt.Errorf("modify listener %s to %v: %w", arn, w, err)
+	}
+	if written != nil {
+		written(arn, maps.Clone(w))
 	}
 	back, err := d.describeListener(ctx, arn)
 	if err != nil {

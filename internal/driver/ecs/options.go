@@ -47,6 +47,11 @@ type Options struct {
 	// CallTimeout bounds the calls of one Router method, which takes no
 	// context (default 10s).
 	CallTimeout time.Duration
+	// AfterWrite, when set, is called right after each ModifyListener of
+	// the production listener returns success, before it is read back,
+	// with the weights written: serve's fault injection
+	// (BLUEGREEN_FAULT_ECS_CRASH_AFTER_WRITE) kills the process there.
+	AfterWrite func(listener string, weights map[slot.Slot]int)
 }
 
 // The defaults New fills in for zero Options.
