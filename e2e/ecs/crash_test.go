@@ -240,7 +240,17 @@ func (a *ecsApp) waitEnded(id int64, tg string, within time.Duration) deployment
 		if err != nil || v.Active {
 			return false
 		}
-		return v.Phase != "succeeded" || standin.Weights(a.aws.Listener(a.prod))[tg] == 100
+		if v.Phase != "succeeded" {
+			return true
+		}
+		// The route of the end is applied after the phase is persisted: the
+		// production listener is on tg, and the test listener has left it
+		// for the idle group.
+		done := standin.Weights(a.aws.Listener(a.prod))[tg] == 100
+		if a.test != "" {
+			done = done && standin.Weights(a.aws.Listener(a.test))[tg] == 0
+		}
+		return done
 	})
 	return v
 }
