@@ -29,6 +29,12 @@ func staticBackend(t *testing.T, body string) string {
 // the test ends; stop stops it sooner (once).
 func serveYAML(t *testing.T, dir, yaml string) (s *Server, stop func()) {
 	t.Helper()
+	return serveYAMLLog(t, dir, yaml, t.Output())
+}
+
+// serveYAMLLog is serveYAML with serve's log written to logs.
+func serveYAMLLog(t *testing.T, dir, yaml string, logs io.Writer) (s *Server, stop func()) {
+	t.Helper()
 	token := filepath.Join(dir, "admin.token")
 	if _, err := os.Stat(token); os.IsNotExist(err) {
 		if err := os.WriteFile(token, []byte(strings.Repeat("t", 32)), 0o600); err != nil {
@@ -43,7 +49,7 @@ func serveYAML(t *testing.T, dir, yaml string) (s *Server, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s, err = New(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
