@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +39,10 @@ const (
 	// dripShort is how many bytes a /drip?n= request gets when it ends
 	// by itself; without n it drips until the client or the router
 	// gives up.
-	resetBodyLen = 4096
+	// resetBodyLen is the length a resetting instance announces; it
+	// sends half of it, more than the router's write buffer, so that the
+	// head reaches the client before the reset does.
+	resetBodyLen = 64 << 10
 )
 
 // chaosInstance is one instance of a slot.
@@ -98,7 +101,7 @@ func (in *chaosInstance) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Instance: %s\r\n\r\n%s", resetBodyLen, in.name, strings.Repeat("y", resetBodyLen/4))
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Instance: %s\r\n\r\n%s", resetBodyLen, in.name, strings.Repeat("y", resetBodyLen/2))
 		_ = buf.Flush()
 		_ = c.(*net.TCPConn).SetLinger(0) // Close sends RST
 		_ = c.Close()
@@ -132,7 +135,7 @@ routing:
   preview_header: { name: "" }
   affinity: none
   %s
-health: { interval: 50ms, healthy_threshold: 1, unhealthy_threshold: 3 }
+health: { interval: 200ms, healthy_threshold: 1, unhealthy_threshold: 3 }
 checks: []
 bake_time: 0s
 scale_down_delay: 1h
@@ -361,5 +364,168 @@ func TestHangingInstanceMidShift(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = bufio.NewReader
+// TestResettingInstanceMidShift: one of the new slot's two instances
+// writes the head and part of the body of each answer, then resets the
+// connection. Only the requests it answered break (their clients see a
+// body cut short), passive health takes it out of rotation, the analysis
+// counts its broken answers as errors and rolls the deployment back by
+// itself, with every event recorded and the route applied as stored.
+func TestResettingInstanceMidShift(t *testing.T) {
+	blue := []*chaosInstance{newChaosInstance(t, "blue-0"), newChaosInstance(t, "blue-1")}
+	green := []*chaosInstance{newChaosInstance(t, "green-0"), newChaosInstance(t, "green-1")}
+	s, logs := chaosServer(t, blue, green, "response_header_timeout: 5s")
+	live := deployLive(t, s)
+	newSlot := map[slot.Slot][]*chaosInstance{slot.Blue: green, slot.Green: blue}[live]
+	bad := newSlot[0]
+	bad.behave.Store(behaveReset)
+	before := s.router.Measure(live.Other())
+
+	stop := make(chan struct{})
+	var out []outcome
+	var wg sync.WaitGroup
+	wg.Go(func() { out = traffic(s.production.addr(), "/", 8, stop) })
+	d, err := s.ctrl.Deploy(t.Context(), "v2", "linear 25% every 5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return !d.Active })
+	close(stop)
+	wg.Wait()
+
+	rolledBackByAnalysis(t, s, d, live)
+	var broken, cut, ok int
+	for _, o := range out {
+		switch {
+		case o.err != nil && o.instance == bad.name && o.status == http.StatusOK:
+			broken++
+			if !errors.Is(o.err, io.ErrUnexpectedEOF) {
+				t.Errorf("broken answer of %s: %v, want the body cut short (unexpected EOF)", bad.name, o.err)
+			}
+		case o.err != nil && o.status == 0 && (errors.Is(o.err, io.EOF) || errors.Is(o.err, syscall.ECONNRESET)):
+			// The router closed the connection before the head left
+			// its buffer (Go's client retries most of those itself).
+			cut++
+		case o.err == nil && o.status == http.StatusOK && o.instance != bad.name && o.body == o.instance:
+			ok++
+		default:
+			t.Errorf("request %s: %d from %q (%s), error %v: only the resetting instance's answers may break", o.path, o.status, o.instance, o.kind, o.err)
+		}
+	}
+	m := s.router.Measure(d.Slot)
+	m.Requests -= before.Requests
+	m.Errors -= before.Errors
+	t.Logf("%d requests: %d answered, %d broken by %s and %d cut before the head (it took %d); analysis saw %d requests, %d errors on %s",
+		len(out), ok, broken, bad.name, cut, bad.taken.Load(), m.Requests, m.Errors, d.Slot)
+	if broken == 0 {
+		t.Fatal("no answer of the resetting instance reached a client")
+	}
+	if int64(broken+cut) > bad.taken.Load() {
+		t.Errorf("%d requests broke, more than the %d the resetting instance took", broken+cut, bad.taken.Load())
+	}
+	if m.Errors < uint64(broken) {
+		t.Errorf("analysis measured %d errors on %s; clients saw %d broken answers: each is an error", m.Errors, d.Slot, broken)
+	}
+	var ejected bool
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "backend left rotation") && strings.Contains(l, bad.addr) && strings.Contains(l, "source=passive") {
+			ejected = true
+		}
+	}
+	if !ejected {
+		t.Errorf("no log of %s (%s) leaving rotation on passive health", bad.name, bad.addr)
+	}
+}
+
+// TestDrippingInstanceDuringASwitch: the live slot's instance answers
+// /drip with a head, then one byte every 50ms, while a deployment moves
+// traffic to the other slot. The other clients see no failure; a drip
+// that ends by itself within routing.drain_timeout completes whole; the
+// endless ones end when the drain deadline cancels them, with a log line
+// saying so; the deployment succeeds with every event recorded and the
+// route applied as stored.
+func TestDrippingInstanceDuringASwitch(t *testing.T) {
+	const drain = 3 * time.Second
+	blue, green := newChaosInstance(t, "blue-0"), newChaosInstance(t, "green-0")
+	s, logs := chaosServer(t, []*chaosInstance{blue}, []*chaosInstance{green}, "response_header_timeout: 5s\n  drain_timeout: 3s")
+	live := deployLive(t, s)
+	old := map[slot.Slot]*chaosInstance{slot.Blue: blue, slot.Green: green}[live]
+	old.behave.Store(behaveDrip)
+	addr := s.production.addr()
+
+	// Endless and finite drips start on the live slot before the switch.
+	c := &http.Client{Timeout: hang}
+	drips := make(chan outcome, 6)
+	for i := range 6 {
+		path := "/drip"
+		if i >= 4 {
+			path = "/drip?n=20" // 1s
+		}
+		go func() { drips <- get(c, "http://"+addr+path) }()
+	}
+	waitFor(t, "the drips to reach the instance", func() bool { return old.taken.Load() >= 6 })
+
+	stop := make(chan struct{})
+	var out []outcome
+	var wg sync.WaitGroup
+	wg.Go(func() { out = traffic(addr, "/", 8, stop) })
+	d, err := s.ctrl.Deploy(t.Context(), "v2", "all-at-once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	switched := time.Now()
+	var ended []outcome
+	for range 6 {
+		ended = append(ended, recvWithin(t, drips, "a dripping request to end"))
+	}
+	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return !d.Active })
+	close(stop)
+	wg.Wait()
+
+	if d.Phase != string(deploy.PhaseSucceeded) {
+		t.Fatalf("v2: %s (%s), want succeeded", d.Phase, d.Reason)
+	}
+	ph, _ := phases(t, s, d.ID)
+	if want := "pending provisioning waiting_ready verifying baking succeeded"; strings.Join(compact(ph), " ") != want {
+		t.Errorf("events %v, want %s: an event lost or out of order", ph, want)
+	}
+	if r := routeApplied(t, s); r.Live != d.Slot || r.Weights[d.Slot] != 100 {
+		t.Errorf("route %s %v, want all on %s", r.Live, r.Weights, d.Slot)
+	}
+	var whole, cut int
+	for _, o := range ended {
+		switch {
+		case o.err != nil || o.status != http.StatusOK || o.slot != string(live):
+			t.Errorf("drip %s: %d from %q, %v", o.path, o.status, o.slot, o.err)
+		case strings.HasSuffix(o.path, "n=20") && o.body == strings.Repeat("x", 20):
+			whole++
+		case !strings.Contains(o.path, "n="):
+			cut++
+			if o.body == "" || strings.Trim(o.body, "x") != "" {
+				t.Errorf("endless drip got %q before it ended, want some of its bytes", o.body)
+			}
+		default:
+			t.Errorf("finite drip got %q, want 20 bytes", o.body)
+		}
+	}
+	var failed int
+	for _, o := range out {
+		if o.err != nil || o.status != http.StatusOK {
+			failed++
+			t.Errorf("a client beside the drips failed: %d from %q (%s): %v", o.status, o.slot, o.kind, o.err)
+		}
+	}
+	t.Logf("%d other requests, %d failed; drips: %d complete, %d cut by the drain deadline (%v after the deploy began)",
+		len(out), failed, whole, cut, time.Since(switched).Round(100*time.Millisecond))
+	if whole != 2 || cut != 4 {
+		t.Errorf("%d finite drips complete (want 2), %d endless ones cut (want 4)", whole, cut)
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "drain deadline reached; cancelled in-flight requests") && strings.Contains(l, "slot="+string(live)) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "count=4") || !strings.Contains(line, "drain timeout: still running "+drain.String()) {
+		t.Errorf("drain log line %q, want the 4 cancelled drips and the drain timeout named", line)
+	}
+}
