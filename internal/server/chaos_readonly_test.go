@@ -102,7 +102,7 @@ func (fs *ext4FS) repair(t *testing.T) {
 	}
 }
 
-// TestStateReadOnlyMidShift: the file system of the SQLite state goes
+// TestStateLostReadOnlyMidShift: the file system of the SQLite state goes
 // read-only (as ext4 does on a disk error) while a linear deployment
 // shifts under load. The deployment stops advancing with the store's
 // read-only error in the log, the router keeps serving the last route it
@@ -110,7 +110,7 @@ func (fs *ext4FS) repair(t *testing.T) {
 // the disk is repaired and serve started again, the deployment goes on
 // from the step it stopped at and succeeds, each step persisted once and
 // in order.
-func TestStateReadOnlyMidShift(t *testing.T) {
+func TestStateLostReadOnlyMidShift(t *testing.T) {
 	fs := newExt4FS(t)
 	blue, green := newChaosInstance(t, "blue-0"), newChaosInstance(t, "green-0")
 	yaml := fmt.Sprintf(`app: shop
