@@ -35,10 +35,10 @@ const (
 )
 
 const (
+	// dripEvery paces a dripping answer: /drip?n=N sends N bytes and
+	// ends, /drip without n drips until the client or the router gives
+	// up.
 	dripEvery = 50 * time.Millisecond
-	// dripShort is how many bytes a /drip?n= request gets when it ends
-	// by itself; without n it drips until the client or the router
-	// gives up.
 	// resetBodyLen is the length a resetting instance announces; it
 	// sends half of it, more than the router's write buffer, so that the
 	// head reaches the client before the reset does.

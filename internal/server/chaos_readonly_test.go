@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/slot"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
@@ -38,9 +37,6 @@ func newExt4FS(t *testing.T) *ext4FS {
 		return strings.TrimSpace(string(out)), nil
 	}
 	if err := os.Mkdir(fs.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(fs.img, 0); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	f, err := os.Create(fs.img)
@@ -209,5 +205,4 @@ scale_down_delay: 1h
 	if r := routeApplied(t, s); r.Live != d.Slot || r.Weights[d.Slot] != 100 || r.Weights[d.Slot.Other()] != 0 {
 		t.Errorf("route after the repair %s %v, want all on %s", r.Live, r.Weights, d.Slot)
 	}
-	_ = slot.Blue
 }
