@@ -138,8 +138,18 @@ scale_down_delay: 0s
 	if left := runningInGroup(t, pid); len(left) > 0 {
 		t.Errorf("process group %d (instance %d, grandchild %d) still runs %v after its slot stopped", pid, pid, grandchild, left)
 	}
-	if d := deployOne("v3"); d.Slot != v1.Slot || v2.Slot == v1.Slot {
-		t.Errorf("v3 in %s, want the stopped %s", d.Slot, v1.Slot)
+	v3 := deployOne("v3")
+	if v3.Slot != v1.Slot || v2.Slot == v1.Slot {
+		t.Errorf("v3 in %s, want the stopped %s", v3.Slot, v1.Slot)
+	}
+	for _, d := range []store.Deployment{v2, v3} {
+		ph, _ := phases(t, s, d.ID)
+		if got, want := strings.Join(compact(ph), " "), "pending provisioning waiting_ready verifying baking succeeded"; got != want {
+			t.Errorf("%s's events %v, want %s", d.Version, ph, want)
+		}
+	}
+	if r := routeApplied(t, s); r.Live != v3.Slot || r.Weights[v3.Slot] != 100 {
+		t.Errorf("route %s %v, want all on %s", r.Live, r.Weights, v3.Slot)
 	}
 }
 
