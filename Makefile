@@ -4,7 +4,7 @@ STATICCHECK_VERSION ?= v0.8.2
 TOOLS       := $(CURDIR)/.cache/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: build test vet lint unit fuzz demo bench clean
+.PHONY: build test vet lint unit fuzz chaos demo bench clean
 
 build:
 	$(GO) build -o bin/bluegreen ./cmd/bluegreen
@@ -24,6 +24,10 @@ unit:
 ## fuzz: every fuzz target for FUZZTIME each (default 20s); CI runs it after test.
 fuzz:
 	bash scripts/fuzz.sh
+
+## chaos: the chaos suite alone (docs/architecture.md#failure-behaviour); unit runs it too.
+chaos:
+	$(GO) test -race -count=1 -run 'Chaos|StateLost|Hang|Drip|Reset|Slowloris|SIGTERM|ConnLimit' ./internal/server/ ./internal/driver/process/
 
 # staticcheck is built once per version into .cache/tools (no global install).
 $(STATICCHECK):

@@ -212,6 +212,14 @@ func (ms meterSet) mcpError() {
 	}
 }
 
+// brokenBody counts as an error an answer already recorded with a status
+// below 500 whose body the instance broke off.
+func (ms meterSet) brokenBody() {
+	for b := ms.match; b != 0; b &= b - 1 {
+		ms.meters[bits.TrailingZeros64(b)].errors.Add(1)
+	}
+}
+
 // empty reports whether the set counts on no meter.
 func (ms meterSet) empty() bool { return ms.match == 0 }
 

@@ -97,18 +97,23 @@ func (t *slotTransport) attempt(req *http.Request, b *backend) (*http.Response, 
 		}
 		return nil, err
 	}
-	// Only a healthy instance's failure count is reset by a request (a
-	// held one comes back through active checks): the request path takes
-	// no lock otherwise.
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		t.passed(b)
+		resp.Body = &backendConn{backendBody: backendBody{ReadCloser: rwc, b: b, ctx: req.Context()}, w: rwc}
+	} else {
+		resp.Body = &backendBody{ReadCloser: resp.Body, b: b, ctx: req.Context(), t: t, counted: resp.StatusCode >= 500}
+	}
+	return resp, nil
+}
+
+// passed counts a request b answered whole (its body read to the end, or
+// its upgrade done) as a passive success. Only a healthy instance's failure
+// count is reset by a request (a held one comes back through active
+// checks): the request path takes no lock otherwise.
+func (t *slotTransport) passed(b *backend) {
 	if b.failures.Load() != 0 && !b.held.Load() {
 		t.r.observe(b, sourcePassive, true, nil)
 	}
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = &backendConn{backendBody: backendBody{ReadCloser: rwc, b: b, ctx: req.Context()}, w: rwc}
-	} else {
-		resp.Body = &backendBody{ReadCloser: resp.Body, b: b, ctx: req.Context()}
-	}
-	return resp, nil
 }
 
 // clientFault reports whether a failed round trip of req is not the
@@ -141,17 +146,35 @@ func retryable(req *http.Request) bool {
 // backendBody counts the request in flight on its instance until closed,
 // and ends a stream cleanly (io.EOF) when the router cancelled it, so that
 // a drained stream gets a proper end instead of a reset.
+//
+// A body read to its end is a passive success of b; one the instance
+// breaks off (a reset or close before its end, the client still there) is
+// its failure: it counts against b's passive health and, once, as an error
+// in the analysis (t is nil for a 101 response's connection, judged at its
+// head).
 type backendBody struct {
 	io.ReadCloser
-	b      *backend
-	ctx    context.Context
-	closed atomic.Bool
+	b       *backend
+	ctx     context.Context
+	closed  atomic.Bool
+	t       *slotTransport
+	counted bool // the answer is already an error (5xx), or its break was counted
 }
 
 func (bb *backendBody) Read(p []byte) (int, error) {
 	n, err := bb.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && cancelledByRouter(bb.ctx) {
-		err = io.EOF
+	if err == io.EOF && bb.t != nil {
+		bb.t.passed(bb.b)
+	} else if err != nil && err != io.EOF {
+		if cancelledByRouter(bb.ctx) {
+			err = io.EOF
+		} else if bb.t != nil && bb.ctx.Err() == nil {
+			bb.t.r.observe(bb.b, sourcePassive, false, err)
+			if !bb.counted {
+				bb.counted = true
+				bb.t.s.metersFor(infoOf(bb.ctx)).brokenBody()
+			}
+		}
 	}
 	return n, err
 }

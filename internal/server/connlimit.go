@@ -13,11 +13,12 @@ import (
 
 // connLimit bounds the client connections one listener keeps open
 // (limits.max_connections). At the limit, a new connection takes the
-// place of the oldest one that holds no request — one still sending its
-// first request's headers (a slowloris client looks like that) or idle
-// between requests — so that clients that cannot finish a request do not
-// lock out those that can. When every open connection is busy with a
-// request, or hijacked by a WebSocket, the new one is closed at once.
+// place of one that holds no request — the oldest still sending its
+// first request's headers (a slowloris client looks like that), or when
+// there is none the oldest idle between requests — so that clients that
+// cannot finish a request do not lock out those that can. When every
+// open connection is busy with a request, or hijacked by a WebSocket, the
+// new one is closed at once.
 type connLimit struct {
 	net.Listener
 	name string
@@ -95,11 +96,7 @@ func (l *connLimit) admit(lc *limitedConn) (victim *limitedConn, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && len(l.conns) >= l.max {
-		for c := range l.conns {
-			if (c.state == http.StateNew || c.state == http.StateIdle) && (victim == nil || c.since.Before(victim.since)) {
-				victim = c
-			}
-		}
+		victim = l.victimLocked()
 		reason := "refused"
 		if victim != nil {
 			reason = "evicted"
@@ -123,6 +120,25 @@ func (l *connLimit) admit(lc *limitedConn) (victim *limitedConn, ok bool) {
 	l.conns[lc] = struct{}{}
 	l.m.open.WithLabelValues(l.name).Set(float64(len(l.conns)))
 	return victim, true
+}
+
+// victimLocked picks the connection to close to make room: the oldest one
+// still sending its first request's headers, else the oldest idle one.
+// A connection that finished a request is kept over any that never did:
+// the former is a client that works, which a close sends back to the end
+// of the accept queue — behind the slowloris connections that fill it in
+// an attack — while the latter is what such an attack holds open.
+func (l *connLimit) victimLocked() (victim *limitedConn) {
+	for c := range l.conns {
+		switch {
+		case c.state != http.StateNew && c.state != http.StateIdle:
+		case victim == nil,
+			c.state == http.StateNew && victim.state == http.StateIdle,
+			c.state == victim.state && c.since.Before(victim.since):
+			victim = c
+		}
+	}
+	return victim
 }
 
 // connState is the http.Server's ConnState hook: it follows each

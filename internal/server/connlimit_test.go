@@ -19,6 +19,12 @@ import (
 // limitServer runs serve on the static driver, both slots answering with
 // their name after wait, with the limits section given.
 func limitServer(t *testing.T, limits string, wait time.Duration) *Server {
+	return limitServerTB(t, limits, wait)
+}
+
+// limitServerTB is limitServer for a test or a benchmark (whose serve log
+// is dropped).
+func limitServerTB(t testing.TB, limits string, wait time.Duration) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	backend := func(name string) string {
@@ -47,13 +53,17 @@ health: { interval: 50ms, healthy_threshold: 1 }
 checks: []
 limits: %s
 `, backend("blue"), backend("green"), limits)
-	s, _ := serveYAML(t, dir, yaml)
+	logs := t.Output()
+	if _, ok := t.(*testing.B); ok {
+		logs = io.Discard
+	}
+	s, _ := serveYAMLLog(t, dir, yaml, logs)
 	waitServing(t, s.production.addr())
 	return s
 }
 
 // waitServing waits until the production listener answers 200.
-func waitServing(t *testing.T, addr string) {
+func waitServing(t testing.TB, addr string) {
 	t.Helper()
 	for range 200 {
 		resp, err := http.Get("http://" + addr + "/")
@@ -293,3 +303,82 @@ func TestConnLimitRefusesWhenAllBusy(t *testing.T) {
 func first(s []string) []string { return s[:min(len(s), 3)] }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// TestConnLimitEvictsUnfinishedBeforeIdle: at the limit, a new connection
+// takes the place of one that never finished a request even when an idle
+// keep-alive connection of a working client is older: that client keeps
+// its connection (closing it would send it to the back of an accept queue
+// full of slowloris connections).
+func TestConnLimitEvictsUnfinishedBeforeIdle(t *testing.T) {
+	s := limitServer(t, "{ max_connections: 16, read_header_timeout: 10s }", 0)
+	addr := s.production.addr()
+	cl := s.production.ln.(*connLimit)
+	http.DefaultClient.CloseIdleConnections() // waitServing's
+
+	ka, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ka.Close()
+	br := bufioReader(ka)
+	ask := func(what string) {
+		t.Helper()
+		if _, err := io.WriteString(ka, "GET / HTTP/1.1\r\nHost: shop\r\n\r\n"); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		_ = ka.SetReadDeadline(time.Now().Add(hang))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s on the keep-alive connection: %v", what, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", what, resp.Status)
+		}
+	}
+	ask("first request")
+	states := func() (idle, fresh, total int) {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		total = len(cl.conns)
+		for c := range cl.conns {
+			switch c.state {
+			case http.StateIdle:
+				idle++
+			case http.StateNew:
+				fresh++
+			}
+		}
+		return idle, fresh, total
+	}
+	waitFor(t, "the keep-alive connection idle", func() bool { idle, _, _ := states(); return idle == 1 })
+	// Fifteen unfinished requests, younger than the idle connection, fill
+	// the listener; a sixteenth and seventeenth must each evict one of
+	// them.
+	var slow []net.Conn
+	defer func() {
+		for _, c := range slow {
+			_ = c.Close()
+		}
+	}()
+	for i := range 17 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, c)
+		if _, err := fmt.Fprintf(c, "GET /slow/%d HTTP/1.1\r\nHost: shop\r\n", i); err != nil {
+			t.Fatal(err)
+		}
+		want, evictions := min(i+1, 15), float64(max(0, i+1-15))
+		waitFor(t, "the unfinished connection counted", func() bool {
+			idle, fresh, total := states()
+			if idle == 0 {
+				t.Fatalf("the idle keep-alive connection was closed to make room for unfinished connection %d", i)
+			}
+			return fresh == want && total == want+1 && testutil.ToFloat64(cl.m.dropped.WithLabelValues("production", "evicted")) == evictions
+		})
+	}
+	ask("request after the evictions")
+}

@@ -27,7 +27,13 @@ func staticBackend(t *testing.T, body string) string {
 // serveYAML writes yaml as dir/bluegreen.yaml (and dir/admin.token when
 // missing), runs serve on it as `bluegreen serve` would, and stops it when
 // the test ends; stop stops it sooner (once).
-func serveYAML(t *testing.T, dir, yaml string) (s *Server, stop func()) {
+func serveYAML(t testing.TB, dir, yaml string) (s *Server, stop func()) {
+	t.Helper()
+	return serveYAMLLog(t, dir, yaml, t.Output())
+}
+
+// serveYAMLLog is serveYAML with serve's log written to logs.
+func serveYAMLLog(t testing.TB, dir, yaml string, logs io.Writer) (s *Server, stop func()) {
 	t.Helper()
 	token := filepath.Join(dir, "admin.token")
 	if _, err := os.Stat(token); os.IsNotExist(err) {
@@ -43,7 +49,7 @@ func serveYAML(t *testing.T, dir, yaml string) (s *Server, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s, err = New(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", op, err)
+		return fmt.Errorf("%s: commit: %w", op, s.ioError(err))
 	}
 	d.ID, d.Rev, d.CreatedAt, d.UpdatedAt = id, 1, at, at
 	if !first.IsZero() {
@@ -130,7 +130,7 @@ WHERE id = ? AND rev = ?`,
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", op, err)
+		return fmt.Errorf("%s: commit: %w", op, s.ioError(err))
 	}
 	d.Rev++
 	d.UpdatedAt = at
