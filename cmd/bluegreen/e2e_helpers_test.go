@@ -19,6 +19,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/capture"
+	"github.com/bluegreen-dev/bluegreen/internal/e2ebin"
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -185,23 +186,7 @@ func (a *app) stop() {
 	if a.serve == nil {
 		return
 	}
-	_ = a.serve.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-a.serveDone:
-		if err != nil {
-			a.t.Errorf("serve did not exit 0 after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		// SIGQUIT first: the Go runtime prints every goroutine to the log.
-		_ = a.serve.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-a.serveDone:
-		case <-time.After(5 * time.Second):
-			_ = a.serve.Process.Kill()
-			<-a.serveDone
-		}
-		a.t.Errorf("serve did not stop within 60s of SIGTERM")
-	}
+	e2ebin.StopServe(a.t, a.serve.Process, a.serveDone)
 	a.serve = nil
 }
 

@@ -157,17 +157,7 @@ func (a *ecsApp) stop() {
 	if a.serve == nil {
 		return
 	}
-	_ = a.serve.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-a.done:
-		if err != nil {
-			a.t.Errorf("serve did not exit 0 after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		_ = a.serve.Process.Kill()
-		a.t.Errorf("serve did not stop within 60s of SIGTERM")
-		<-a.done
-	}
+	e2ebin.StopServe(a.t, a.serve.Process, a.done)
 	a.serve = nil
 }
 

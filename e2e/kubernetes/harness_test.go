@@ -169,17 +169,7 @@ func (a *kubeApp) stop() {
 	if a.serve == nil {
 		return
 	}
-	_ = a.serve.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-a.serveDone:
-		if err != nil {
-			a.t.Errorf("serve did not exit 0 after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		_ = a.serve.Process.Kill()
-		a.t.Errorf("serve did not stop within 60s of SIGTERM")
-		<-a.serveDone
-	}
+	e2ebin.StopServe(a.t, a.serve.Process, a.serveDone)
 	a.serve = nil
 }
 

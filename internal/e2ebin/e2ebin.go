@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,4 +83,28 @@ func FreePorts(t *testing.T, n int) []int {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// StopServe sends SIGTERM to a serve process and waits on done (its Wait's
+// result) for a graceful exit, exit 0. After a minute it sends SIGQUIT, so
+// that the Go runtime prints every goroutine to serve's log, then SIGKILL.
+func StopServe(t testing.TB, p *os.Process, done <-chan error) {
+	t.Helper()
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve did not exit 0 after SIGTERM: %v", err)
+		}
+		return
+	case <-time.After(time.Minute):
+	}
+	_ = p.Signal(syscall.SIGQUIT)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.Kill()
+		<-done
+	}
+	t.Errorf("serve did not stop within 1m of SIGTERM (its goroutines are in its log)")
 }

@@ -1,7 +1,6 @@
 package pebbletest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,13 +20,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/e2ebin"
 	"github.com/bluegreen-dev/bluegreen/internal/testshared"
 )
@@ -107,7 +106,7 @@ type Pebble struct {
 	client *http.Client
 	cmd    *exec.Cmd
 	done   chan struct{}
-	out    *syncBuffer
+	out    *capture.Buffer
 }
 
 // Start runs pebble until the test ends.
@@ -116,7 +115,7 @@ func Start(t *testing.T, o Options) *Pebble {
 	bin := Binary(t)
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := httpsCert(t)
-	p := &Pebble{CAFile: filepath.Join(dir, "ca.pem"), done: make(chan struct{}), out: &syncBuffer{}}
+	p := &Pebble{CAFile: filepath.Join(dir, "ca.pem"), done: make(chan struct{}), out: &capture.Buffer{}}
 	for name, data := range map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
@@ -351,22 +350,4 @@ func dnsReply(query []byte) ([]byte, bool) {
 	}
 	msg, err := b.Finish()
 	return msg, err == nil
-}
-
-// syncBuffer is a bytes.Buffer safe for pebble's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
@@ -113,7 +114,7 @@ func (in *chaosInstance) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // chaosServer runs serve with blue's and green's instances, analysis on
 // (every error counts: error_rate max 5%, windows of 1s) and the routing
 // keys given, its log in the returned buffer.
-func chaosServer(t *testing.T, blue, green []*chaosInstance, routing string) (*Server, *syncBuffer) {
+func chaosServer(t *testing.T, blue, green []*chaosInstance, routing string) (*Server, *capture.Buffer) {
 	t.Helper()
 	addrs := func(ins []*chaosInstance) string {
 		var q []string
@@ -143,10 +144,10 @@ analysis:
   interval: 1s
   min_requests: 5
   rules:
-    - { metric: error_rate, max: 5%% }
+    - { metric: error_rate, max: 1%% }
   on_inconclusive: extend
 `, addrs(blue), addrs(green), routing)
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	s, _ := serveYAMLLog(t, t.TempDir(), yaml, io.MultiWriter(logs, t.Output()))
 	waitServing(t, s.production.addr())
 	return s, logs

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
@@ -126,7 +127,7 @@ checks: []
 bake_time: 0s
 scale_down_delay: 1h
 `, blue.addr, green.addr)
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	s, stop := serveYAMLLog(t, fs.dir, yaml, logs)
 	waitServing(t, s.production.addr())
 	deployLive(t, s)

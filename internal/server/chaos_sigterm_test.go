@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/driver/process"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
@@ -86,7 +87,7 @@ checks: []
 bake_time: 0s
 scale_down_delay: 0s
 `, self, chaosChildEnv)
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	s, _ := serveYAMLLog(t, dir, yaml, io.MultiWriter(logs, t.Output()))
 	t.Cleanup(func() { _ = s.runtime.Close(t.Context()) }) // SIGKILLs what is left
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,29 +22,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bluegreen-dev/bluegreen/internal/capture"
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/sqlite"
 )
-
-// syncBuffer is a log sink the test reads while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // smallFS mounts a tmpfs of size bytes for the test (root only; the test
 // is skipped, saying why, where mount is not allowed).
@@ -105,7 +87,7 @@ func stateLostMidShift(t *testing.T, mode string) {
 	cfg.BakeTime, cfg.ScaleDownDelay = 0, config.Duration(time.Hour)
 	cfg.Health.Interval, cfg.Health.Timeout = config.Duration(10*time.Millisecond), config.Duration(time.Second)
 	cfg.Health.HealthyThreshold = 1
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "state.db"))
 	if err != nil {
@@ -177,6 +159,8 @@ func stateLostMidShift(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return d.Phase == string(deploy.PhaseShifting) && d.Weight == 25 })
+	// The step is persisted before the router applies it.
+	waitFor(t, "the router at 25%", func() bool { return s.router.Table().Weights[d.Slot] == 25 })
 
 	filler := filepath.Join(dir, "filler")
 	fillDisk(t, filler)
