@@ -1,7 +1,8 @@
 # bluegreen — common tasks. `make demo` and `make test` are the two a newcomer needs.
 GO          ?= go
 STATICCHECK_VERSION ?= v0.8.2
-TOOLS       := $(CURDIR)/.cache/tools
+# Tools are built once per version outside the checkout, so that a fresh clone (CI) reuses them.
+TOOLS       ?= $(HOME)/.cache/bluegreen/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
 .PHONY: build test vet lint unit fuzz chaos demo bench clean
@@ -29,7 +30,7 @@ fuzz:
 chaos:
 	$(GO) test -race -count=1 -run 'Chaos|StateLost|Hang|Drip|Reset|Slowloris|SIGTERM|ConnLimit' ./internal/server/ ./internal/driver/process/
 
-# staticcheck is built once per version into .cache/tools (no global install).
+# staticcheck is built once per version into $(TOOLS) (no global install).
 $(STATICCHECK):
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS)/gobin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
