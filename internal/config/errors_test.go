@@ -22,6 +22,7 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown_key", `unknown_key.yaml:7:3: health.intervall: unknown key: did you mean "interval"?`},
 		{"unknown_top", "unknown_top.yaml:5:1: frobnicate: unknown key; known keys: app, "},
 		{"list_type", "list_type.yaml:7:14: checks[0].command: want a list, got the string"},
+		{"ecs_rules_without_cloudwatch", "ecs_rules_without_cloudwatch.yaml:19:5: analysis.rules: with driver.kind ecs production traffic goes through the load balancer"},
 		{"wrong_types", "wrong_types.yaml:7:16: driver.process.instances: want a whole number"},
 		{"bad_duration", `bad_duration.yaml:7:13: health.interval: invalid duration "5x": use a Go duration such as 500ms, 2s, 1m`},
 		{"bad_percent", `bad_percent.yaml:7:34: analysis.rules[0].max: invalid percentage "150%"`},

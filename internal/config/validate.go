@@ -438,11 +438,26 @@ func (v *validator) browserCheck(p string, b *BrowserCheck) {
 	}
 }
 
+// hasProvider reports whether one of the analysis providers is of kind k.
+func (a *Analysis) hasProvider(k ProviderKind) bool {
+	for _, p := range a.Providers {
+		if p.Kind() == k {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *validator) analysis() {
 	a := v.c.Analysis
 	v.positive("analysis.interval", a.Interval)
 	if a.MinRequests < 1 {
 		v.at("analysis.min_requests", "must be at least 1, not %d (analysis never passes on no data)", a.MinRequests)
+	}
+	if v.c.Driver.Kind == DriverECS && v.c.AnalysisConfigured() && len(a.Rules) > 0 && !a.hasProvider(ProviderCloudWatch) {
+		v.at("analysis.rules", "with driver.kind ecs production traffic goes through the load balancer, "+
+			"not bluegreen's router, so these rules would never see a request: add an analysis.providers entry "+
+			"with cloudwatch: {…} to judge them on the target groups' CloudWatch metrics (docs/ecs.md)")
 	}
 	for i, r := range a.Rules {
 		p := "analysis.rules[" + strconv.Itoa(i) + "]"
