@@ -61,7 +61,7 @@ func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool)
 		return t.only, false
 	}
 	if r.clientIP {
-		return pickByClientIP(t, req.RemoteAddr), false
+		return pickByClient(t, r.trusted, req), false
 	}
 	if r.sticky != nil {
 		if v, ok := r.sticky.lookup(req.Header); ok {
@@ -220,10 +220,10 @@ func (r *Router) outbound(w http.ResponseWriter, req *http.Request, s *slotState
 
 // rewrite prepares the outbound request; the slot's transport fills in the
 // instance address. The Host header is kept as the client sent it;
-// X-Forwarded-For/Host/Proto describe this hop only (values sent by the
-// client are not trusted).
+// X-Forwarded-For/Host/Proto are set by setForwarded: the client's values
+// are honoured from a trusted proxy only (Options.TrustedProxies).
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetXForwarded()
+	r.setForwarded(pr)
 	pr.Out.URL.Scheme = "http"
 	// Forward the query exactly as received (ReverseProxy drops parameters
 	// it cannot parse).
