@@ -271,9 +271,20 @@ func TestConformanceFastPathMatchesReverseProxy(t *testing.T) {
 	ft := fast.slots[0].proxy.Transport.(*slotTransport).base.(*fastTransport)
 	fastHost := strings.TrimPrefix(fast.prod.URL, "http://")
 	slowHost := strings.TrimPrefix(slow.prod.URL, "http://")
+	// The client-side fast path (fastserve.go) in front of the fast
+	// router: its own request parsing and response writing, net/http for
+	// what it hands off.
+	directHost := serveDirect(t, fast.Router, fast.Production())
 	for _, c := range conformanceCorpus() {
 		gotSlow := exchange(t, slowHost, c)
 		seenSlow := backend.lastSeen()
+		directBefore := fast.direct.Load()
+		gotDirect := exchange(t, directHost, c)
+		seenDirect := backend.lastSeen()
+		wantDirect := !strings.HasPrefix(c.name, "chunked-request") && c.name != "expect-continue"
+		if got := fast.direct.Load() > directBefore; got != wantDirect {
+			t.Errorf("%s: served by the client-side fast path %v, want %v", c.name, got, wantDirect)
+		}
 		before := ft.fast.Load()
 		gotFast := exchange(t, fastHost, c)
 		seenFast := backend.lastSeen()
@@ -285,6 +296,13 @@ func TestConformanceFastPathMatchesReverseProxy(t *testing.T) {
 			ct := "Content-Type: text/plain; charset=utf-8\n"
 			gotFast = strings.Replace(gotFast, ct, "", 1)
 			gotSlow = strings.Replace(gotSlow, ct, "", 1)
+			gotDirect = strings.Replace(gotDirect, ct, "", 1)
+		}
+		if gotDirect != gotSlow {
+			t.Errorf("%s: client saw\nclient-side fast path:\n%s\nReverseProxy:\n%s", c.name, gotDirect, gotSlow)
+		}
+		if !bytes.Equal(seenDirect, seenSlow) {
+			t.Errorf("%s: backend saw\nclient-side fast path:\n%q\nReverseProxy:\n%q", c.name, clipBytes(seenDirect), clipBytes(seenSlow))
 		}
 		if gotFast != gotSlow {
 			t.Errorf("%s: client saw\nfast path:\n%s\nReverseProxy:\n%s", c.name, gotFast, gotSlow)

@@ -166,6 +166,9 @@ type Router struct {
 
 	// fast is the slots' base transport when New made it (fastpath.go).
 	fast *fastTransport
+	// direct counts the requests served by a FastListener itself,
+	// handoffs the connections it gave to net/http (fastserve.go).
+	direct, handoffs atomic.Int64
 
 	// Test seams.
 	observeHook func(observation)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bluegreen-dev/bluegreen/internal/router"
 )
 
 // Limits against slow or abusive clients. The production and preview
@@ -27,6 +29,10 @@ type listener struct {
 	name string
 	srv  *http.Server // with TLSConfig on an HTTPS listener
 	ln   net.Listener
+	// fast serves plain HTTP/1.1 requests of the production and preview
+	// listeners without net/http's server (router.FastListener); nil on
+	// the others and on HTTPS.
+	fast *router.FastListener
 }
 
 // openListeners binds the production listener, the preview listener (with
@@ -52,6 +58,16 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		}
 		cl := limitConns(l.ln, name, max, m, s.log)
 		l.ln, l.srv.ConnState = cl, cl.connState
+		if name != "admin" && tc == nil {
+			l.fast = s.router.FastListener(cl, router.ServeOptions{
+				Handler:           h,
+				ReadHeaderTimeout: l.srv.ReadHeaderTimeout,
+				IdleTimeout:       l.srv.IdleTimeout,
+				ConnState:         cl.connState,
+				BaseContext:       context.WithoutCancel(ctx),
+			})
+			l.ln, l.srv.ConnState = l.fast, l.fast.ConnStateFunc()
+		}
 		return l, nil
 	}
 	var err error
