@@ -210,15 +210,22 @@ type directConn struct {
 	c      net.Conn
 	remote string
 	rc     syscall.RawConn // nil when c has none: reads wait with a buffer
-	br     *bufio.Reader   // nil while idle with nothing buffered
-	idle   atomic.Bool
-	// holding is br != nil, for tests and gauges on other goroutines.
+	// rb holds the bytes read from the client and not yet used, in
+	// rb.b[r:w]; nil while idle with nothing buffered (readInto takes one
+	// from the pool only when bytes arrive).
+	rb   *readBuf
+	r, w int
+	idle atomic.Bool
+	// holding is rb != nil, for tests on other goroutines.
 	holding atomic.Bool
-	// peek is dc.peekReady bound once (no closure per wait).
-	peek    func(uintptr) bool
-	peekErr error
-	peekBuf [1]byte
+	// readFn is dc.readInto bound once (no closure per wait); readErr
+	// is its outcome.
+	readFn  func(uintptr) bool
+	readErr error
 }
+
+// readBuf is a client connection's read buffer.
+type readBuf struct{ b [directReadBuf]byte }
 
 // Read buffers and pools: an idle connection holds neither.
 const (
@@ -230,7 +237,7 @@ const (
 )
 
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, directReadBuf) }}
+	readerPool = sync.Pool{New: func() any { return new(readBuf) }}
 	writerPool = sync.Pool{New: func() any { return &directBufs{bw: bufio.NewWriterSize(nil, directWriteBuf)} }}
 )
 
@@ -273,11 +280,7 @@ func (dc *directConn) state(st http.ConnState) {
 // end forgets the connection; closeIt closes it too (not for a handed-off
 // one).
 func (dc *directConn) end(closeIt bool) {
-	if dc.br != nil {
-		dc.br.Reset(nil)
-		readerPool.Put(dc.br)
-		dc.br = nil
-	}
+	dc.release()
 	if closeIt {
 		dc.c.Close()
 		dc.state(http.StateClosed)
@@ -288,62 +291,115 @@ func (dc *directConn) end(closeIt bool) {
 	dc.fl.wg.Done()
 }
 
-// peekReady is the RawConn read callback that waits until the connection
-// has a byte to read (or its end), without taking it.
-func (dc *directConn) peekReady(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), dc.peekBuf[:], syscall.MSG_PEEK)
+// release gives the read buffer back (its bytes are used or copied).
+func (dc *directConn) release() {
+	if dc.rb != nil {
+		readerPool.Put(dc.rb)
+		dc.rb, dc.r, dc.w = nil, 0, 0
+		dc.holding.Store(false)
+	}
+}
+
+// buffered is what was read and not used yet.
+func (dc *directConn) buffered() []byte {
+	if dc.rb == nil {
+		return nil
+	}
+	return dc.rb.b[dc.r:dc.w]
+}
+
+// readInto is the RawConn read callback: it reads what the connection has
+// into a buffer from the pool, taken only when there is something to
+// read, so a connection waiting for its next request holds none.
+func (dc *directConn) readInto(fd uintptr) bool {
+	rb := readerPool.Get().(*readBuf)
+	n, err := syscall.Read(int(fd), rb.b[:])
 	if err == syscall.EAGAIN || err == syscall.EINTR {
+		readerPool.Put(rb)
 		return false
 	}
+	dc.rb, dc.r, dc.w = rb, 0, max(n, 0)
+	dc.holding.Store(true)
 	switch {
 	case err != nil:
-		dc.peekErr = err
+		dc.readErr = err
 	case n == 0:
-		dc.peekErr = io.EOF
+		dc.readErr = io.EOF
 	default:
-		dc.peekErr = nil
+		dc.readErr = nil
 	}
 	return true
 }
 
-// waitRequest waits for the first byte of the next request, with d (0:
-// no limit) as the deadline; it takes a read buffer once there is one.
+// fill reads more bytes from the client after those buffered.
+func (dc *directConn) fill() error {
+	if dc.rb == nil {
+		if dc.rc != nil {
+			if err := dc.rc.Read(dc.readFn); err != nil {
+				return err
+			}
+			if dc.w > dc.r {
+				return nil
+			}
+			err := dc.readErr
+			dc.release()
+			return err
+		}
+		dc.rb = readerPool.Get().(*readBuf)
+		dc.holding.Store(true)
+	}
+	if dc.r > 0 {
+		dc.w = copy(dc.rb.b[:], dc.rb.b[dc.r:dc.w])
+		dc.r = 0
+	}
+	if dc.w == len(dc.rb.b) {
+		return errHeadTooLarge
+	}
+	n, err := dc.c.Read(dc.rb.b[dc.w:])
+	dc.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+var errHeadTooLarge = errors.New("request head over the read buffer")
+
+// Read reads the client's bytes (a request body): the buffered ones
+// first, then from the connection.
+func (dc *directConn) Read(p []byte) (int, error) {
+	if b := dc.buffered(); len(b) > 0 {
+		n := copy(p, b)
+		dc.r += n
+		if dc.r == dc.w {
+			dc.release()
+		}
+		return n, nil
+	}
+	return dc.c.Read(p)
+}
+
+// waitRequest waits for the first bytes of the next request, with d (0:
+// no limit) as the deadline.
 func (dc *directConn) waitRequest(d time.Duration) error {
+	if len(dc.buffered()) > 0 {
+		return nil // pipelined
+	}
+	dc.release()
 	if d > 0 {
 		dc.c.SetReadDeadline(time.Now().Add(d))
 	} else {
 		dc.c.SetReadDeadline(time.Time{})
 	}
-	if dc.br != nil && dc.br.Buffered() > 0 {
-		return nil
-	}
-	if dc.br != nil && dc.rc != nil {
-		// Nothing pipelined: wait without holding the buffer.
-		dc.br.Reset(nil)
-		readerPool.Put(dc.br)
-		dc.br = nil
-		dc.holding.Store(false)
-	}
-	if dc.br == nil && dc.rc != nil {
-		if err := dc.rc.Read(dc.peek); err != nil {
-			return err
-		}
-		if dc.peekErr != nil {
-			return dc.peekErr
-		}
-	}
-	if dc.br == nil {
-		dc.br = readerPool.Get().(*bufio.Reader)
-		dc.br.Reset(dc.c)
-		dc.holding.Store(true)
-	}
-	_, err := dc.br.Peek(1)
-	return err
+	return dc.fill()
 }
 
 func (dc *directConn) serve() {
 	dc.rc = rawConnOf(dc.c)
-	dc.peek = dc.peekReady
+	dc.readFn = dc.readInto
 	dc.state(http.StateNew)
 	opts := &dc.fl.opts
 	first := true
@@ -385,7 +441,7 @@ func (dc *directConn) serve() {
 			dc.handOff()
 			return
 		}
-		dc.br.Discard(len(head))
+		dc.r += len(head)
 		dc.c.SetReadDeadline(time.Time{})
 		if !dc.serveRequest(req) {
 			dc.end(true)
@@ -399,15 +455,11 @@ func (dc *directConn) serve() {
 // inside it (net/http then answers or closes).
 func (dc *directConn) readHead() ([]byte, bool) {
 	for {
-		n := dc.br.Buffered()
-		buf, _ := dc.br.Peek(n)
+		buf := dc.buffered()
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			return buf[:i+4], true
 		}
-		if n >= directReadBuf {
-			return nil, false
-		}
-		if _, err := dc.br.Peek(n + 1); err != nil {
+		if err := dc.fill(); err != nil {
 			return nil, false
 		}
 	}
@@ -416,11 +468,8 @@ func (dc *directConn) readHead() ([]byte, bool) {
 // handOff gives the connection, with what was read of it, to net/http.
 func (dc *directConn) handOff() {
 	hc := &handoffConn{Conn: dc.c}
-	if dc.br != nil {
-		if n := dc.br.Buffered(); n > 0 {
-			b, _ := dc.br.Peek(n)
-			hc.pending = bytes.Clone(b)
-		}
+	if b := dc.buffered(); len(b) > 0 {
+		hc.pending = bytes.Clone(b)
 	}
 	dc.c.SetReadDeadline(time.Time{})
 	dc.fl.r.handoffs.Add(1)
@@ -508,7 +557,7 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 		Close: headerHasToken(h["Connection"], "close"),
 	}
 	if length > 0 {
-		req.Body = &directBody{lr: io.LimitedReader{R: dc.br, N: length}}
+		req.Body = &directBody{lr: io.LimitedReader{R: dc, N: length}}
 	}
 	return req.WithContext(dc.fl.ctx), true
 }
@@ -794,16 +843,18 @@ func (w *directWriter) commit(next []byte) {
 	}
 	if w.req.ContentLength != 0 && !w.closeAfter {
 		if b, ok := w.req.Body.(*directBody); ok {
+			// What the handler did not read is discarded (a little) or
+			// ends the connection; the body reads nothing after this.
 			b.mu.Lock()
-			left := b.lr.N
-			b.mu.Unlock()
-			if left > maxPostHandlerRead {
+			b.closed = true
+			if left := b.lr.N; left > maxPostHandlerRead {
 				w.closeAfter = true
 			} else if left > 0 {
 				if _, err := io.CopyN(io.Discard, &b.lr, left); err != nil {
 					w.closeAfter = true
 				}
 			}
+			b.mu.Unlock()
 		}
 	}
 	if bodyAllowed(code) {
