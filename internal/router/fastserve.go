@@ -425,15 +425,14 @@ func (dc *directConn) serve() {
 		if !first && opts.ReadHeaderTimeout > 0 {
 			dc.c.SetReadDeadline(time.Now().Add(opts.ReadHeaderTimeout))
 		}
-		if first {
-			// net/http reports the first request's Active state when its
-			// head is read; so does this.
-			first = false
-		}
-		dc.state(http.StateActive)
+		first = false
 		head, ok := dc.readHead()
 		if !ok {
 			dc.handOff()
+			return
+		}
+		if head == nil {
+			dc.end(true)
 			return
 		}
 		req, ok := dc.parse(head)
@@ -443,6 +442,10 @@ func (dc *directConn) serve() {
 		}
 		dc.r += len(head)
 		dc.c.SetReadDeadline(time.Time{})
+		// Active once the head is read, as net/http says it: a client
+		// still sending its head (slowloris) stays evictable at
+		// limits.max_connections.
+		dc.state(http.StateActive)
 		if !dc.serveRequest(req) {
 			dc.end(true)
 			return
@@ -450,9 +453,9 @@ func (dc *directConn) serve() {
 	}
 }
 
-// readHead returns the buffered request head (through its blank line),
-// false when it does not fit the read buffer or the connection ended
-// inside it (net/http then answers or closes).
+// readHead returns the buffered request head (through its blank line);
+// false when it does not fit the read buffer (net/http takes it), nil and
+// true when the connection ended or timed out inside it.
 func (dc *directConn) readHead() ([]byte, bool) {
 	for {
 		buf := dc.buffered()
@@ -460,7 +463,10 @@ func (dc *directConn) readHead() ([]byte, bool) {
 			return buf[:i+4], true
 		}
 		if err := dc.fill(); err != nil {
-			return nil, false
+			if err == errHeadTooLarge {
+				return nil, false // net/http reads up to its MaxHeaderBytes
+			}
+			return nil, true // the client left or timed out inside its head
 		}
 	}
 }

@@ -198,3 +198,48 @@ func TestFastListenerIdleAndClose(t *testing.T) {
 		t.Fatal("no connection reported closed")
 	}
 }
+
+// A client still sending its request head is not Active (so
+// limits.max_connections may evict it, as with net/http), and
+// ReadHeaderTimeout ends it.
+func TestFastListenerUnfinishedHead(t *testing.T) {
+	tr := newTestRouter(t, Options{}, false)
+	tr.SetBackends(Blue, []string{newServer(t, echoHandler(Blue))}, true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []http.ConnState
+	fl := tr.FastListener(ln, ServeOptions{Handler: tr.Production(), ReadHeaderTimeout: 300 * time.Millisecond, ConnState: func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		seen = append(seen, st)
+		mu.Unlock()
+	}})
+	srv := &http.Server{Handler: tr.Production(), ConnState: fl.ConnStateFunc()}
+	go srv.Serve(fl)
+	defer srv.Close()
+	defer fl.CloseConns()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("an unfinished head: read %v, want the connection closed at read_header_timeout", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, st := range seen {
+		if st == http.StateActive {
+			t.Fatalf("states %v: Active before the head was read", seen)
+		}
+	}
+	if len(seen) == 0 || seen[0] != http.StateNew {
+		t.Fatalf("states %v, want New first", seen)
+	}
+}

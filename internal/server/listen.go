@@ -66,7 +66,7 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 				ConnState:         cl.connState,
 				BaseContext:       context.WithoutCancel(ctx),
 			})
-			l.ln, l.srv.ConnState = l.fast, l.fast.ConnStateFunc()
+			l.srv.ConnState = l.fast.ConnStateFunc() // l.ln stays the limit; serve serves l.fast
 		}
 		return l, nil
 	}
@@ -114,9 +114,12 @@ func (l *listener) addr() string { return l.ln.Addr().String() }
 // speaks HTTP/2 (ServeTLS sets it up from the TLS config's ALPN).
 func (l *listener) serve() error {
 	var err error
-	if l.srv.TLSConfig != nil {
+	switch {
+	case l.srv.TLSConfig != nil:
 		err = l.srv.ServeTLS(l.ln, "", "")
-	} else {
+	case l.fast != nil:
+		err = l.srv.Serve(l.fast)
+	default:
 		err = l.srv.Serve(l.ln)
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {

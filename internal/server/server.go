@@ -235,6 +235,9 @@ func (s *Server) listeners() []*listener {
 func (s *Server) closeAll() {
 	for _, l := range s.listeners() {
 		_ = l.ln.Close()
+		if l.fast != nil {
+			l.fast.CloseConns()
+		}
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
