@@ -329,11 +329,27 @@ func clipBytes(b []byte) []byte {
 // path see no error: a request that meets a connection the instance just
 // closed is sent again on a new one.
 func TestFastPathKeepAliveRace(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		name := "net/http server"
+		if direct {
+			name = "client-side fast path"
+		}
+		t.Run(name, func(t *testing.T) { testKeepAliveRace(t, direct) })
+	}
+}
+
+// testKeepAliveRace is TestFastPathKeepAliveRace with the clients on
+// net/http's server or on the client-side fast path (direct).
+func testKeepAliveRace(t *testing.T, direct bool) {
 	backend := newRawBackend(t)
 	backend.closeIdle = 0.3
 	r := newTestRouter(t, Options{}, false)
 	r.SetBackends(Blue, []string{backend.addr()}, true)
 	ft := r.slots[0].proxy.Transport.(*slotTransport).base.(*fastTransport)
+	url := r.prod.URL + "/m"
+	if direct {
+		url = "http://" + serveDirect(t, r.Router, r.Production()) + "/m"
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -346,7 +362,7 @@ func TestFastPathKeepAliveRace(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= total {
-				resp, err := client.Get(r.prod.URL + "/m")
+				resp, err := client.Get(url)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -367,6 +383,9 @@ func TestFastPathKeepAliveRace(t *testing.T) {
 	}
 	if ft.fast.Load() < total {
 		t.Errorf("%d requests on the fast path, want %d", ft.fast.Load(), total)
+	}
+	if direct && r.direct.Load() != total {
+		t.Errorf("%d requests on the client-side fast path, want %d", r.direct.Load(), total)
 	}
 	if rt := r.slots[0].retries.Load(); rt != 0 {
 		t.Logf("%d retries on another instance", rt)
