@@ -343,7 +343,9 @@ func (fc *fastConn) readResponse(req *http.Request) (*http.Response, error) {
 		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 			// An interim response: relayed to the client through
 			// ReverseProxy's trace, as http.Transport does.
-			if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+			if ri := infoOf(req.Context()); ri != nil && ri.direct != nil {
+				ri.direct.interim(code, head.header)
+			} else if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(code, textprotoHeader(head.header)); err != nil {
 					return nil, err
 				}

@@ -652,6 +652,10 @@ func (dc *directConn) serveRequest(req *http.Request) (keep bool) {
 	bufs := writerPool.Get().(*directBufs)
 	bufs.bw.Reset(dc.c)
 	w := &directWriter{dc: dc, req: req, bufs: bufs, cl: -1}
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		_, te := req.Header["Te"]
+		w.bypass = req.ContentLength == 0 && !te
+	}
 	defer func() {
 		bufs.bw.Reset(nil)
 		writerPool.Put(bufs)
@@ -702,6 +706,9 @@ type directWriter struct {
 	npend       int
 	trailers    []string
 	err         error
+	// bypass says the router may proxy the request without ReverseProxy
+	// (proxyDirect): GET or HEAD, no body, no Te.
+	bypass bool
 }
 
 var _ http.Flusher = (*directWriter)(nil)

@@ -127,6 +127,9 @@ type requestInfo struct {
 	// the router answered that error itself (clientError).
 	body        clientBody
 	clientFault bool
+	// direct is the client-side fast path's writer of a request it
+	// proxies without ReverseProxy: 1xx interim responses go to it.
+	direct *directWriter
 }
 
 // infoKey is the context key of *requestInfo.
@@ -184,6 +187,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 	}
 	if b != nil {
 		s.pinnedProxy.ServeHTTP(w, out)
+		return
+	}
+	if dw, ok := w.(*directWriter); ok && dw.bypass && ri.ws == nil {
+		r.proxyDirect(dw, out, s) // fastproxy.go
 		return
 	}
 	s.proxy.ServeHTTP(w, out)

@@ -164,6 +164,8 @@ type Router struct {
 	backendsChanged chan struct{}
 	running         atomic.Bool
 
+	// bufs are the body copy buffers of every proxy.
+	bufs *bufferPool
 	// fast is the slots' base transport when New made it (fastpath.go).
 	fast *fastTransport
 	// direct counts the requests served by a FastListener itself,
@@ -294,6 +296,7 @@ func New(opts Options) (*Router, error) {
 	r.onResponse = r.responseHooks()
 
 	bufs := &bufferPool{}
+	r.bufs = bufs
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	for i, slot := range allSlots() {
 		s := &r.slots[i]
