@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +171,7 @@ func conformanceCorpus() []conformanceCase {
 	add("connection-tokens", "GET", req("GET", "/h", "Connection: keep-alive, X-Hop, Te\r\nX-Hop: secret\r\nKeep-Alive: 5\r\nProxy-Connection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\n", nil))
 	add("te-trailers", "GET", req("GET", "/h", "Te: trailers\r\n", nil))
 	add("forwarded-spoof", "GET", req("GET", "/h", "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\n", nil))
+	add("forwarded-chain", "GET", req("GET", "/h", "X-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\nX-Forwarded-Proto: https\r\n", nil))
 	for _, n := range []int{0, 1, 64 << 10, 8 << 20} {
 		body := bytes.Repeat([]byte{'b'}, n)
 		add(fmt.Sprintf("post-body-%d", n), "POST", req("POST", "/m", "Content-Type: application/octet-stream\r\n", body))
@@ -262,9 +264,18 @@ func hashOf(b []byte) uint64 {
 // the backend received (byte for byte) and what the client got (status,
 // headers but Date, body, trailers; the 1xx heads included).
 func TestConformanceFastPathMatchesReverseProxy(t *testing.T) {
+	t.Run("untrusted client", func(t *testing.T) { testConformance(t, nil) })
+	// Through a trusted proxy (the test client's loopback address): the
+	// X-Forwarded-* it sends are kept and appended to on every path.
+	t.Run("trusted proxy", func(t *testing.T) { testConformance(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) })
+}
+
+// testConformance is TestConformanceFastPathMatchesReverseProxy with the
+// routers trusting the proxies tp.
+func testConformance(t *testing.T, tp []netip.Prefix) {
 	backend := newRawBackend(t)
-	fast := newTestRouter(t, Options{}, false)
-	slow := newTestRouter(t, Options{Transport: newTransport()}, false)
+	fast := newTestRouter(t, Options{TrustedProxies: tp}, false)
+	slow := newTestRouter(t, Options{Transport: newTransport(), TrustedProxies: tp}, false)
 	for _, r := range []*testRouter{fast, slow} {
 		r.SetBackends(Blue, []string{backend.addr()}, true)
 	}
