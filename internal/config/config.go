@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -202,6 +203,44 @@ type Routing struct {
 	// ResponseHeaderTimeout bounds the wait for an instance's response
 	// headers (504 beyond); 0 means no limit.
 	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	// TrustedProxies are the CIDR prefixes (or single addresses) of the
+	// proxies in front of bluegreen whose X-Forwarded-* headers are
+	// honoured (TrustedProxyPrefixes).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxyPrefixes is routing.trusted_proxies parsed; a single
+// address is a prefix of its full length. Entries that do not parse
+// (Validate reports them) are left out.
+func (r Routing) TrustedProxyPrefixes() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range r.TrustedProxies {
+		if p, err := parseTrustedProxy(s); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// parseTrustedProxy parses one routing.trusted_proxies entry.
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // SessionDrainTimeout is routing.session_drain, or routing.drain_timeout

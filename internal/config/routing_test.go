@@ -83,3 +83,22 @@ func TestRoutingMaxRequestBody(t *testing.T) {
 		t.Errorf("a Config built in code with -1: %v", err)
 	}
 }
+
+func TestRoutingTrustedProxies(t *testing.T) {
+	const base = "app: shop\ndriver: { kind: static, static: { blue: [\"127.0.0.1:3001\"], green: [\"127.0.0.1:3002\"] } }\n"
+	c, err := Parse("bluegreen.yaml", []byte(base+"routing:\n  trusted_proxies: [10.0.0.0/8, 192.168.1.7, \"fd00::/8\", \"::ffff:172.16.0.0/108\"]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Routing.TrustedProxyPrefixes() {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.168.1.7/32 fd00::/8 172.16.0.0/12"; strings.Join(got, " ") != want {
+		t.Fatalf("prefixes %q, want %q", got, want)
+	}
+	_, err = Parse("bluegreen.yaml", []byte(base+"routing:\n  trusted_proxies:\n    - 10.0.0.0/8\n    - 10.0.0.300/8\n"), nil)
+	if want := `bluegreen.yaml:6:7: routing.trusted_proxies[1]: invalid CIDR prefix or IP address "10.0.0.300/8"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error containing %q", err, want)
+	}
+}

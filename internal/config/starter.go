@@ -98,6 +98,7 @@ routing:
   mcp_metrics: true                # count MCP calls per method, tool and outcome (reads JSON POST bodies up to 64 KiB)
   max_request_body: 32MiB          # larger request bodies get 413 (KiB, MiB, GiB; KB, MB, GB); 0: no limit
   response_header_timeout: 60s     # an instance sending no response headers in this time: 504; 0s: no limit
+  # trusted_proxies: [10.0.0.0/8]  # proxies (CIDRs or addresses) whose X-Forwarded-For/-Host/-Proto are kept and appended to; from others they are replaced
   preview_header: { name: X-Canary-Version, value_file: .bluegreen/preview.secret }  # header + secret reach the idle slot
 
 strategy: linear 10% every 3m      # all-at-once | linear N% every D | canary N% for D

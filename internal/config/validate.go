@@ -278,6 +278,11 @@ func (v *validator) routing() {
 	if r.MaxRequestBody < 0 {
 		v.at("routing.max_request_body", "must not be negative (0 means no limit), not %d bytes", int64(r.MaxRequestBody))
 	}
+	for i, tp := range r.TrustedProxies {
+		if _, err := parseTrustedProxy(tp); err != nil {
+			v.at(fmt.Sprintf("routing.trusted_proxies[%d]", i), "invalid CIDR prefix or IP address %q: write one like 10.0.0.0/8, 192.168.1.7 or fd00::/8", tp)
+		}
+	}
 	switch r.Affinity {
 	case AffinityCookie, AffinityClientIP, AffinityNone:
 	default:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net"
+	"net/http"
 	"net/netip"
 )
 
@@ -15,8 +16,9 @@ const (
 	// (Options.Sticky; nil turns it off). The zero Affinity means it.
 	AffinityCookie Affinity = "cookie"
 	// AffinityClientIP picks the slot from a hash of the client's IP
-	// address (the connection's remote address; X-Forwarded-For is not
-	// trusted), consistently under the weights: a client stays on its slot
+	// address (the connection's remote address, or, from a peer in
+	// Options.TrustedProxies, the rightmost untrusted address of
+	// X-Forwarded-For), consistently under the weights: a client stays on its slot
 	// while the weights stand, and as the new slot's weight grows clients
 	// only ever move to it.
 	AffinityClientIP Affinity = "client_ip"
@@ -37,6 +39,29 @@ func (a Affinity) check(sticky *StickyOptions) error {
 	default:
 		return fmt.Errorf("unknown affinity %q: want cookie, client_ip or none", a)
 	}
+}
+
+// pickByClient is pickByClientIP for the client of req, derived through
+// the trusted proxies (trustedProxies.clientAddr).
+func pickByClient(t *compiledTable, tp trustedProxies, req *http.Request) int {
+	if len(tp) == 0 {
+		return pickByClientIP(t, req.RemoteAddr)
+	}
+	a, text, ok := tp.clientAddr(req.RemoteAddr, req.Header)
+	var p uint64
+	switch {
+	case text != "":
+		p = pointOf(fnv1a([]byte(text)))
+	case ok:
+		b := a.As16()
+		p = pointOf(fnv1a(b[:]))
+	default:
+		p = clientPoint(req.RemoteAddr)
+	}
+	if p < uint64(t.weights[0]) {
+		return 0
+	}
+	return 1
 }
 
 // pickByClientIP returns the slot index for a client during a weighted
@@ -63,6 +88,11 @@ func clientPoint(remoteAddr string) uint64 {
 	} else {
 		h = fnv1a([]byte(remoteAddr))
 	}
+	return pointOf(h)
+}
+
+// pointOf maps a hash to [0, 100).
+func pointOf(h uint64) uint64 {
 	hi, _ := bits.Mul64(mix64(h), 100)
 	return hi
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +171,7 @@ func conformanceCorpus() []conformanceCase {
 	add("connection-tokens", "GET", req("GET", "/h", "Connection: keep-alive, X-Hop, Te\r\nX-Hop: secret\r\nKeep-Alive: 5\r\nProxy-Connection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\n", nil))
 	add("te-trailers", "GET", req("GET", "/h", "Te: trailers\r\n", nil))
 	add("forwarded-spoof", "GET", req("GET", "/h", "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\n", nil))
+	add("forwarded-chain", "GET", req("GET", "/h", "X-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\nX-Forwarded-Proto: https\r\n", nil))
 	for _, n := range []int{0, 1, 64 << 10, 8 << 20} {
 		body := bytes.Repeat([]byte{'b'}, n)
 		add(fmt.Sprintf("post-body-%d", n), "POST", req("POST", "/m", "Content-Type: application/octet-stream\r\n", body))
@@ -262,18 +264,38 @@ func hashOf(b []byte) uint64 {
 // the backend received (byte for byte) and what the client got (status,
 // headers but Date, body, trailers; the 1xx heads included).
 func TestConformanceFastPathMatchesReverseProxy(t *testing.T) {
+	t.Run("untrusted client", func(t *testing.T) { testConformance(t, nil) })
+	// Through a trusted proxy (the test client's loopback address): the
+	// X-Forwarded-* it sends are kept and appended to on every path.
+	t.Run("trusted proxy", func(t *testing.T) { testConformance(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) })
+}
+
+// testConformance is TestConformanceFastPathMatchesReverseProxy with the
+// routers trusting the proxies tp.
+func testConformance(t *testing.T, tp []netip.Prefix) {
 	backend := newRawBackend(t)
-	fast := newTestRouter(t, Options{}, false)
-	slow := newTestRouter(t, Options{Transport: newTransport()}, false)
+	fast := newTestRouter(t, Options{TrustedProxies: tp}, false)
+	slow := newTestRouter(t, Options{Transport: newTransport(), TrustedProxies: tp}, false)
 	for _, r := range []*testRouter{fast, slow} {
 		r.SetBackends(Blue, []string{backend.addr()}, true)
 	}
 	ft := fast.slots[0].proxy.Transport.(*slotTransport).base.(*fastTransport)
 	fastHost := strings.TrimPrefix(fast.prod.URL, "http://")
 	slowHost := strings.TrimPrefix(slow.prod.URL, "http://")
+	// The client-side fast path (fastserve.go) in front of the fast
+	// router: its own request parsing and response writing, net/http for
+	// what it hands off.
+	directHost := serveDirect(t, fast.Router, fast.Production())
 	for _, c := range conformanceCorpus() {
 		gotSlow := exchange(t, slowHost, c)
 		seenSlow := backend.lastSeen()
+		directBefore := fast.direct.Load()
+		gotDirect := exchange(t, directHost, c)
+		seenDirect := backend.lastSeen()
+		wantDirect := !strings.HasPrefix(c.name, "chunked-request") && c.name != "expect-continue"
+		if got := fast.direct.Load() > directBefore; got != wantDirect {
+			t.Errorf("%s: served by the client-side fast path %v, want %v", c.name, got, wantDirect)
+		}
 		before := ft.fast.Load()
 		gotFast := exchange(t, fastHost, c)
 		seenFast := backend.lastSeen()
@@ -285,6 +307,13 @@ func TestConformanceFastPathMatchesReverseProxy(t *testing.T) {
 			ct := "Content-Type: text/plain; charset=utf-8\n"
 			gotFast = strings.Replace(gotFast, ct, "", 1)
 			gotSlow = strings.Replace(gotSlow, ct, "", 1)
+			gotDirect = strings.Replace(gotDirect, ct, "", 1)
+		}
+		if gotDirect != gotSlow {
+			t.Errorf("%s: client saw\nclient-side fast path:\n%s\nReverseProxy:\n%s", c.name, gotDirect, gotSlow)
+		}
+		if !bytes.Equal(seenDirect, seenSlow) {
+			t.Errorf("%s: backend saw\nclient-side fast path:\n%q\nReverseProxy:\n%q", c.name, clipBytes(seenDirect), clipBytes(seenSlow))
 		}
 		if gotFast != gotSlow {
 			t.Errorf("%s: client saw\nfast path:\n%s\nReverseProxy:\n%s", c.name, gotFast, gotSlow)
@@ -311,11 +340,27 @@ func clipBytes(b []byte) []byte {
 // path see no error: a request that meets a connection the instance just
 // closed is sent again on a new one.
 func TestFastPathKeepAliveRace(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		name := "net/http server"
+		if direct {
+			name = "client-side fast path"
+		}
+		t.Run(name, func(t *testing.T) { testKeepAliveRace(t, direct) })
+	}
+}
+
+// testKeepAliveRace is TestFastPathKeepAliveRace with the clients on
+// net/http's server or on the client-side fast path (direct).
+func testKeepAliveRace(t *testing.T, direct bool) {
 	backend := newRawBackend(t)
 	backend.closeIdle = 0.3
 	r := newTestRouter(t, Options{}, false)
 	r.SetBackends(Blue, []string{backend.addr()}, true)
 	ft := r.slots[0].proxy.Transport.(*slotTransport).base.(*fastTransport)
+	url := r.prod.URL + "/m"
+	if direct {
+		url = "http://" + serveDirect(t, r.Router, r.Production()) + "/m"
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -328,7 +373,7 @@ func TestFastPathKeepAliveRace(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= total {
-				resp, err := client.Get(r.prod.URL + "/m")
+				resp, err := client.Get(url)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -349,6 +394,9 @@ func TestFastPathKeepAliveRace(t *testing.T) {
 	}
 	if ft.fast.Load() < total {
 		t.Errorf("%d requests on the fast path, want %d", ft.fast.Load(), total)
+	}
+	if direct && r.direct.Load() != total {
+		t.Errorf("%d requests on the client-side fast path, want %d", r.direct.Load(), total)
 	}
 	if rt := r.slots[0].retries.Load(); rt != 0 {
 		t.Logf("%d retries on another instance", rt)

@@ -343,7 +343,9 @@ func (fc *fastConn) readResponse(req *http.Request) (*http.Response, error) {
 		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 			// An interim response: relayed to the client through
 			// ReverseProxy's trace, as http.Transport does.
-			if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+			if ri := infoOf(req.Context()); ri != nil && ri.direct != nil {
+				ri.direct.interim(code, head.header)
+			} else if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(code, textprotoHeader(head.header)); err != nil {
 					return nil, err
 				}
@@ -596,15 +598,23 @@ func (b *fastBody) Close() error {
 // fastpathCollectors count the requests sent to instances by each path
 // (none when New was given its own Transport).
 func fastpathCollectors(r *Router) []prometheus.Collector {
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_direct_requests_total",
+			Help: "Client requests the production or preview listener served on the client-side fast path (its own HTTP/1.1 parsing and response writing, no net/http server)."},
+			func() float64 { return float64(r.direct.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_handoffs_total",
+			Help: "Client connections the fast path handed to net/http's server (HTTP/1.0, HTTP/2, upgrades, Expect, chunked request bodies, unusual or malformed requests); net/http serves them from then on."},
+			func() float64 { return float64(r.handoffs.Load()) }),
+	}
 	ft := r.fast
 	if ft == nil {
-		return nil
+		return cs
 	}
 	const help = "Requests sent to instances, by path: fast (the router's own HTTP/1.1 exchange) or general (http.Transport: upgrades, chunked or 100-continue request bodies, HTTP/2 clients); retries count again."
-	return []prometheus.Collector{
+	return append(cs,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_requests_total", Help: help, ConstLabels: prometheus.Labels{"path": "fast"}},
 			func() float64 { return float64(ft.fast.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bluegreen_fastpath_requests_total", Help: help, ConstLabels: prometheus.Labels{"path": "general"}},
 			func() float64 { return float64(ft.slowCount.Load()) }),
-	}
+	)
 }

@@ -21,14 +21,20 @@ func BenchmarkFastPath(b *testing.B) {
 	}))
 	b.Cleanup(backend.Close)
 	for _, path := range []struct {
-		name string
-		opts Options
+		name   string
+		opts   Options
+		direct bool
 	}{
-		{"fast", Options{}},
-		{"general", Options{Transport: newTransport()}},
+		{"direct", Options{}, true}, // the client-side fast path too (fastserve.go)
+		{"fast", Options{}, false},
+		{"general", Options{Transport: newTransport()}, false},
 	} {
 		tr := newTestRouter(b, path.opts, false)
 		tr.SetBackends(Blue, []string{backend.Listener.Addr().String()}, true)
+		url := tr.prod.URL + "/"
+		if path.direct {
+			url = "http://" + serveDirect(b, tr.Router, tr.Production()) + "/"
+		}
 		b.Run(path.name, func(b *testing.B) {
 			transport := &http.Transport{MaxIdleConnsPerHost: 1024}
 			b.Cleanup(transport.CloseIdleConnections)
@@ -38,7 +44,7 @@ func BenchmarkFastPath(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					resp, err := client.Get(tr.prod.URL + "/")
+					resp, err := client.Get(url)
 					if err != nil {
 						b.Error(err)
 						return

@@ -61,7 +61,7 @@ func (r *Router) pickProduction(t *compiledTable, req *http.Request) (int, bool)
 		return t.only, false
 	}
 	if r.clientIP {
-		return pickByClientIP(t, req.RemoteAddr), false
+		return pickByClient(t, r.trusted, req), false
 	}
 	if r.sticky != nil {
 		if v, ok := r.sticky.lookup(req.Header); ok {
@@ -127,6 +127,9 @@ type requestInfo struct {
 	// the router answered that error itself (clientError).
 	body        clientBody
 	clientFault bool
+	// direct is the client-side fast path's writer of a request it
+	// proxies without ReverseProxy: 1xx interim responses go to it.
+	direct *directWriter
 }
 
 // infoKey is the context key of *requestInfo.
@@ -186,6 +189,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, e
 		s.pinnedProxy.ServeHTTP(w, out)
 		return
 	}
+	if dw, ok := w.(*directWriter); ok && dw.bypass && ri.ws == nil {
+		r.proxyDirect(dw, out, s) // fastproxy.go
+		return
+	}
 	s.proxy.ServeHTTP(w, out)
 }
 
@@ -220,10 +227,10 @@ func (r *Router) outbound(w http.ResponseWriter, req *http.Request, s *slotState
 
 // rewrite prepares the outbound request; the slot's transport fills in the
 // instance address. The Host header is kept as the client sent it;
-// X-Forwarded-For/Host/Proto describe this hop only (values sent by the
-// client are not trusted).
+// X-Forwarded-For/Host/Proto are set by setForwarded: the client's values
+// are honoured from a trusted proxy only (Options.TrustedProxies).
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetXForwarded()
+	r.setForwarded(pr)
 	pr.Out.URL.Scheme = "http"
 	// Forward the query exactly as received (ReverseProxy drops parameters
 	// it cannot parse).

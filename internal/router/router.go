@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -109,6 +110,13 @@ type Options struct {
 	// the slot beyond); zero means no limit. Not applied to a Transport
 	// given in Options.
 	ResponseHeaderTimeout time.Duration
+	// TrustedProxies are the peers (CIDR prefixes) whose X-Forwarded-For,
+	// -Host and -Proto are honoured: kept, with this hop's peer appended
+	// to X-Forwarded-For, and used to find the client's address for
+	// AffinityClientIP (the rightmost X-Forwarded-For address that is not
+	// a trusted proxy). From any other peer those headers are replaced by
+	// this hop's values. Empty trusts no one.
+	TrustedProxies []netip.Prefix
 }
 
 // Router routes requests to the instances of the blue and green slots. It
@@ -127,6 +135,8 @@ type Router struct {
 	filterMCP bool
 	// clientIP picks the slot of a weighted split by client IP.
 	clientIP bool
+	// trusted is Options.TrustedProxies (forwarded.go).
+	trusted trustedProxies
 	// maxBody is Options.MaxRequestBody.
 	maxBody int64
 	// streamGrace bounds the clean end of a stream (stream.go).
@@ -154,8 +164,13 @@ type Router struct {
 	backendsChanged chan struct{}
 	running         atomic.Bool
 
+	// bufs are the body copy buffers of every proxy.
+	bufs *bufferPool
 	// fast is the slots' base transport when New made it (fastpath.go).
 	fast *fastTransport
+	// direct counts the requests served by a FastListener itself,
+	// handoffs the connections it gave to net/http (fastserve.go).
+	direct, handoffs atomic.Int64
 
 	// Test seams.
 	observeHook func(observation)
@@ -201,6 +216,11 @@ func New(opts Options) (*Router, error) {
 	}
 	if opts.MaxRequestBody < 0 {
 		return nil, fmt.Errorf("new router: max request body %d is negative", opts.MaxRequestBody)
+	}
+	for i, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("new router: trusted proxy %d is not a valid CIDR prefix", i)
+		}
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
@@ -251,6 +271,7 @@ func New(opts Options) (*Router, error) {
 		filterMCP:       slices.ContainsFunc(opts.Filters, Filter.needsMCP),
 		clientIP:        opts.Affinity == AffinityClientIP,
 		maxBody:         opts.MaxRequestBody,
+		trusted:         maskedPrefixes(opts.TrustedProxies),
 		streamGrace:     DefaultStreamGrace,
 		backendsChanged: make(chan struct{}, 1),
 		afterFunc:       func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
@@ -275,6 +296,7 @@ func New(opts Options) (*Router, error) {
 	r.onResponse = r.responseHooks()
 
 	bufs := &bufferPool{}
+	r.bufs = bufs
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	for i, slot := range allSlots() {
 		s := &r.slots[i]

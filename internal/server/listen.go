@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bluegreen-dev/bluegreen/internal/router"
 )
 
 // Limits against slow or abusive clients. The production and preview
@@ -30,6 +32,10 @@ type listener struct {
 	ln   net.Listener // raw, or wrapped by the connection limit
 	raw  net.Listener // the listening socket itself (passed on a handoff)
 	acme *acmeCerts   // certificates from ACME (listen_tls.acme), else nil
+	// fast serves plain HTTP/1.1 requests of the production and preview
+	// listeners without net/http's server (router.FastListener); nil on
+	// the others and on HTTPS.
+	fast *router.FastListener
 	// handedOff is set when this process stopped accepting on it after a
 	// handoff: its accept loop ends without an error.
 	handedOff atomic.Bool
@@ -58,6 +64,16 @@ func (s *Server) openListeners(ctx context.Context, admin http.Handler, reg prom
 		}
 		cl := limitConns(l.ln, name, max, m, s.log)
 		l.ln, l.srv.ConnState = cl, cl.connState
+		if name != "admin" && tc == nil {
+			l.fast = s.router.FastListener(cl, router.ServeOptions{
+				Handler:           l.srv.Handler, // with the handoff's Connection: close
+				ReadHeaderTimeout: l.srv.ReadHeaderTimeout,
+				IdleTimeout:       l.srv.IdleTimeout,
+				ConnState:         cl.connState,
+				BaseContext:       context.WithoutCancel(ctx),
+			})
+			l.srv.ConnState = l.fast.ConnStateFunc() // l.ln stays the limit; serve serves l.fast
+		}
 		return l, nil
 	}
 	var err error
@@ -115,9 +131,12 @@ func (l *listener) addr() string { return l.ln.Addr().String() }
 // speaks HTTP/2 (ServeTLS sets it up from the TLS config's ALPN).
 func (l *listener) serve() error {
 	var err error
-	if l.srv.TLSConfig != nil {
+	switch {
+	case l.srv.TLSConfig != nil:
 		err = l.srv.ServeTLS(l.ln, "", "")
-	} else {
+	case l.fast != nil:
+		err = l.srv.Serve(l.fast)
+	default:
 		err = l.srv.Serve(l.ln)
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handedOff.Load() && errors.Is(err, net.ErrClosed)) {

@@ -36,6 +36,8 @@ func newRouter(cfg *config.Config, st store.Store, previewSecret string, log *sl
 		MaxRequestBody: cfg.Routing.MaxRequestBody.Bytes(),
 		// A 504 naming the slot when an instance sends no headers in time.
 		ResponseHeaderTimeout: cfg.Routing.ResponseHeaderTimeout.D(),
+		// X-Forwarded-* honoured from these peers only.
+		TrustedProxies: cfg.Routing.TrustedProxyPrefixes(),
 	}
 	if cfg.AnalysisConfigured() {
 		// Counts of their own for the rules' filters.

@@ -307,6 +307,9 @@ func (s *Server) shutdown(lns []*listener) {
 			// Shutdown does not wait for hijacked conns (WebSockets); the
 			// router's CancelAll below ends those.
 			_ = l.srv.Shutdown(ctx)
+			if l.fast != nil {
+				_ = l.fast.Shutdown(ctx) // the connections net/http does not serve
+			}
 		}
 	}()
 	select {
@@ -316,6 +319,9 @@ func (s *Server) shutdown(lns []*listener) {
 	s.router.CancelAll(errors.New("bluegreen is shutting down: drain_timeout reached"))
 	for _, l := range lns {
 		_ = l.srv.Close()
+		if l.fast != nil {
+			l.fast.CloseConns()
+		}
 	}
 	<-done
 }
@@ -333,6 +339,9 @@ func (s *Server) listeners() []*listener {
 func (s *Server) closeAll() {
 	for _, l := range s.listeners() {
 		_ = l.ln.Close()
+		if l.fast != nil {
+			l.fast.CloseConns()
+		}
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

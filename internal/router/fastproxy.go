@@ -1,0 +1,127 @@
+package router
+
+import (
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+)
+
+// proxyDirect is what the slot's ReverseProxy does, for a request the
+// client-side fast path read (directWriter.bypass: a GET or HEAD without a
+// body, Te or upgrade): the outbound request prepared as ReverseProxy
+// prepares it (a clone without hop-by-hop headers, then the router's
+// rewrite), the exchange through the slot's transport (instance choice,
+// retries, passive health, the fast path to the instance), the response
+// hooks, and the answer copied to the client without ReverseProxy's
+// per-request trace, flush timer and copy machinery. The conformance test
+// holds the two to the same bytes.
+func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
+	out := in.Clone(in.Context())
+	out.Body = nil
+	out.Close = false
+	out.RequestURI = ""
+	removeHopByHop(out.Header)
+	delete(out.Header, "Forwarded")
+	delete(out.Header, "X-Forwarded-For")
+	delete(out.Header, "X-Forwarded-Host")
+	delete(out.Header, "X-Forwarded-Proto")
+	r.rewrite(&httputil.ProxyRequest{In: in, Out: out})
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""}
+	}
+	if ri := infoOf(in.Context()); ri != nil {
+		ri.direct = w // 1xx interim responses (interim)
+	}
+	res, err := s.proxy.Transport.RoundTrip(out)
+	if err != nil {
+		r.errorHandler(s)(w, out, err)
+		return
+	}
+	removeHopByHop(res.Header)
+	_ = s.proxy.ModifyResponse(res) // never fails (modifyResponse)
+	h := w.Header()
+	for k, vv := range res.Header {
+		h[k] = append(h[k], vv...)
+	}
+	if len(res.Trailer) > 0 {
+		keys := make([]string, 0, len(res.Trailer))
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+	stream := res.ContentLength < 0 || isEventStream(res)
+	buf := r.bufs.Get()
+	err = copyTo(w, res.Body, buf, stream)
+	r.bufs.Put(buf)
+	if err != nil {
+		res.Body.Close()
+		panic(http.ErrAbortHandler) // as ReverseProxy: the client sees a cut answer
+	}
+	res.Body.Close() // fills res.Trailer
+	if len(res.Trailer) > 0 {
+		w.Flush()
+		for k, vv := range res.Trailer {
+			for _, v := range vv {
+				h.Add(k, v)
+			}
+		}
+	}
+}
+
+// interim relays a 1xx response to the client, as ReverseProxy's trace
+// does.
+func (w *directWriter) interim(code int, header http.Header) {
+	h := w.Header()
+	for k, vv := range header {
+		h[k] = append(h[k], vv...)
+	}
+	w.WriteHeader(code)
+	clear(h)
+}
+
+// copyTo copies body to w, flushing after every read when stream is set
+// (an unsized answer or SSE, which ReverseProxy flushes at once too).
+func copyTo(w *directWriter, body io.Reader, buf []byte, stream bool) error {
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			if stream {
+				w.Flush()
+				if w.err != nil {
+					return w.err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// hopHeaders are the hop-by-hop headers a proxy removes (RFC 9110
+// §7.6.1), as ReverseProxy lists them.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeHopByHop removes the hop-by-hop headers of h and those its
+// Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				delete(h, http.CanonicalHeaderKey(sf))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
