@@ -1,9 +1,7 @@
 package provider
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -146,31 +144,11 @@ func TestCloudWatchIAMPolicyInDocs(t *testing.T) {
 	blueTG, greenTG := aws.AddTargetGroup("shop-blue"), aws.AddTargetGroup("shop-green")
 	set := cloudWatchSet(t, aws, blueTG, greenTG, aws.AddListener(80, blueTG, 0), "    - { metric: latency_p99, max: 1s }")
 	set.Judge(t.Context(), analysis.Window{App: "shop", NewSlot: slot.Green, LiveSlot: slot.Blue, Length: time.Minute})
-	doc, err := os.ReadFile("../../../docs/ecs.md")
+	policy, err := standin.DocumentedPolicy("../../../docs/ecs.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(doc), "## IAM policy")
-	if !ok {
-		t.Fatal("docs/ecs.md has no IAM policy section")
-	}
-	_, block, _ := strings.Cut(after, "```json\n")
-	block, _, _ = strings.Cut(block, "```")
-	var policy struct {
-		Statement []struct {
-			Sid    string
-			Action []string
-		}
-	}
-	if err := json.Unmarshal([]byte(block), &policy); err != nil {
-		t.Fatalf("the policy in docs/ecs.md: %v", err)
-	}
-	var documented []string
-	for _, st := range policy.Statement {
-		if st.Sid == "BluegreenCloudWatch" {
-			documented = st.Action
-		}
-	}
+	documented := policy["BluegreenCloudWatch"]
 	if seen := aws.Actions(); !slices.Equal(documented, seen) {
 		t.Errorf("docs/ecs.md's BluegreenCloudWatch statement lists %v; the provider called %v", documented, seen)
 	}

@@ -1,10 +1,7 @@
 package ecs
 
 import (
-	"encoding/json"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/bluegreen-dev/bluegreen/e2e/ecs/standin"
@@ -39,31 +36,16 @@ func TestIAMPolicyInDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	doc, err := os.ReadFile("../../../docs/ecs.md")
+	policy, err := standin.DocumentedPolicy("../../../docs/ecs.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(doc), "## IAM policy")
-	if !ok {
-		t.Fatal("docs/ecs.md has no IAM policy section")
-	}
-	_, block, _ := strings.Cut(after, "```json\n")
-	block, _, _ = strings.Cut(block, "```")
-	var policy struct {
-		Statement []struct {
-			Sid    string
-			Action []string
-		}
-	}
-	if err := json.Unmarshal([]byte(block), &policy); err != nil {
-		t.Fatalf("the policy in docs/ecs.md: %v", err)
-	}
 	var documented []string
-	for _, st := range policy.Statement {
-		if st.Sid == "BluegreenCloudWatch" {
+	for sid, actions := range policy {
+		if sid == "BluegreenCloudWatch" {
 			continue // the cloudwatch analysis provider's: internal/analysis/provider checks it
 		}
-		documented = append(documented, st.Action...)
+		documented = append(documented, actions...)
 	}
 	slices.Sort(documented)
 	if seen := w.aws.Actions(); !slices.Equal(documented, seen) {
