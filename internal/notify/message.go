@@ -49,6 +49,10 @@ func encode(app string, ev store.Event) (*encoded, error) {
 	return &encoded{eventID: ev.ID, deploymentID: ev.DeploymentID, body: body}, nil
 }
 
+// PhaseAudit is the phase of the events that carry an audit entry (an
+// admin action) rather than a deployment's step.
+const PhaseAudit = "audit"
+
 // eventText renders ev as one line, e.g.
 //
 //	shop: deployment 12 → shifting (green 30%): step 3 of 10
@@ -57,9 +61,17 @@ func encode(app string, ev store.Event) (*encoded, error) {
 // "weight": 30} gives "green 30%"; a weight alone, when above zero, "30% of
 // traffic"; {"weights": {"blue": 70, "green": 30}} "blue 70%, green 30%".
 // It is left out when the data has none of these. The reason follows the
-// colon when set.
+// colon when set. An audit entry reads
+//
+//	shop: admin action by token deploy: ok
+//
 // &, < and > are escaped as Slack requires.
 func eventText(app string, ev store.Event) string {
+	if ev.Phase == PhaseAudit && ev.DeploymentID == 0 {
+		// An admin action, not a deployment's step: its reason is "actor
+		// action: result".
+		return slackEscape(fmt.Sprintf("%s: admin action by %s", app, ev.Reason))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: deployment %d → %s", app, ev.DeploymentID, ev.Phase)
 	if traffic := trafficText(ev.Data); traffic != "" {

@@ -295,6 +295,8 @@ func TestEventText(t *testing.T) {
 		{"data without traffic", store.Event{DeploymentID: 1, Phase: "failed", Reason: "check tools failed", Data: json.RawMessage(`{"checks":[1,2]}`)},
 			"shop: deployment 1 → failed: check tools failed"},
 		{"data not an object", store.Event{DeploymentID: 1, Phase: "failed", Data: json.RawMessage(`[1]`)}, "shop: deployment 1 → failed"},
+		{"audit entry", store.Event{ID: -7, Phase: PhaseAudit, Reason: "session:ab12cd34ef56 rollback: ok", Data: json.RawMessage(`{"kind":"audit"}`)},
+			"shop: admin action by session:ab12cd34ef56 rollback: ok"},
 		{"slack escapes", store.Event{DeploymentID: 2, Phase: "rolling_back", Reason: "p99 > 1.5× live & <error>"},
 			"shop: deployment 2 → rolling_back: p99 &gt; 1.5× live &amp; &lt;error&gt;"},
 	} {

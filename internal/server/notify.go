@@ -56,7 +56,7 @@ func (s *Server) auditToWebhooks() func(store.AuditEntry) {
 			s.log.Error("audit entry not sent to the webhooks", "action", e.Action, "err", err)
 			return
 		}
-		ev := store.Event{ID: -e.ID, Time: e.Time, Phase: "audit", Reason: e.Actor + " " + e.Action + ": " + e.Result, Data: data}
+		ev := store.Event{ID: -e.ID, Time: e.Time, Phase: notify.PhaseAudit, Reason: e.Actor + " " + e.Action + ": " + e.Result, Data: data}
 		select {
 		case s.audits <- ev:
 		default:
