@@ -459,6 +459,10 @@ func (v *validator) analysis() {
 	if a.MinRequests < 1 {
 		v.at("analysis.min_requests", "must be at least 1, not %d (analysis never passes on no data)", a.MinRequests)
 	}
+	if v.c.Driver.Kind == DriverECS && v.c.AnalysisConfigured() && a.Synthetic != nil {
+		v.at("analysis.synthetic", "with driver.kind ecs the slots' tasks are behind the load balancer, not bluegreen's router, "+
+			"so synthetic requests would reach no instance: remove it and judge the release with a cloudwatch provider (docs/ecs.md)")
+	}
 	if v.c.Driver.Kind == DriverECS && v.c.AnalysisConfigured() && len(a.Rules) > 0 && !a.hasProvider(ProviderCloudWatch) {
 		v.at("analysis.rules", "with driver.kind ecs production traffic goes through the load balancer, "+
 			"not bluegreen's router, so these rules would never see a request: add an analysis.providers entry "+
