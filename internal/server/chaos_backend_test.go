@@ -263,6 +263,29 @@ func phases(t *testing.T, s *Server, id int64) (out []string, evs []store.Event)
 	return out, evs
 }
 
+// rolledBackUnderTraffic deploys v2 (linear 25% every 5s) while 8 clients
+// send requests to the production listener, waits for the deployment to
+// end, and checks that the analysis rolled it back to live. It returns the
+// deployment and what every request got.
+func rolledBackUnderTraffic(t *testing.T, s *Server, live slot.Slot) (store.Deployment, []outcome) {
+	t.Helper()
+	stop := make(chan struct{})
+	var out []outcome
+	var wg sync.WaitGroup
+	wg.Go(func() { out = traffic(s.production.addr(), "/", 8, stop) })
+	d, err := s.ctrl.Deploy(t.Context(), "v2", "linear 25% every 5s")
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatal(err)
+	}
+	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return !d.Active })
+	close(stop)
+	wg.Wait()
+	rolledBackByAnalysis(t, s, d, live)
+	return d, out
+}
+
 // rolledBackByAnalysis checks that d rolled back by itself on a failed
 // analysis window, with every event of the way there recorded in order,
 // the route back on live and applied as stored.
@@ -319,19 +342,7 @@ func TestHangingInstanceMidShift(t *testing.T) {
 	bad.behave.Store(behaveHang)
 	before := s.router.Measure(live.Other())
 
-	stop := make(chan struct{})
-	var out []outcome
-	var wg sync.WaitGroup
-	wg.Go(func() { out = traffic(s.production.addr(), "/", 8, stop) })
-	d, err := s.ctrl.Deploy(t.Context(), "v2", "linear 25% every 5s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return !d.Active })
-	close(stop)
-	wg.Wait()
-
-	rolledBackByAnalysis(t, s, d, live)
+	d, out := rolledBackUnderTraffic(t, s, live)
 	var timeouts, ok int
 	for _, o := range out {
 		switch {
@@ -381,19 +392,7 @@ func TestResettingInstanceMidShift(t *testing.T) {
 	bad.behave.Store(behaveReset)
 	before := s.router.Measure(live.Other())
 
-	stop := make(chan struct{})
-	var out []outcome
-	var wg sync.WaitGroup
-	wg.Go(func() { out = traffic(s.production.addr(), "/", 8, stop) })
-	d, err := s.ctrl.Deploy(t.Context(), "v2", "linear 25% every 5s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d = waitDeployment(t, s, d.ID, func(d store.Deployment) bool { return !d.Active })
-	close(stop)
-	wg.Wait()
-
-	rolledBackByAnalysis(t, s, d, live)
+	d, out := rolledBackUnderTraffic(t, s, live)
 	var broken, cut, ok int
 	for _, o := range out {
 		switch {
