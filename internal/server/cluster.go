@@ -18,7 +18,6 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/api"
 	"github.com/bluegreen-dev/bluegreen/internal/cluster"
 	"github.com/bluegreen-dev/bluegreen/internal/deploy"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 	"github.com/bluegreen-dev/bluegreen/internal/store/postgres"
 )
@@ -136,11 +135,7 @@ func (s *Server) adoptPins(ctx context.Context) {
 			}
 			continue
 		}
-		out := make([]router.SessionPin, len(pins))
-		for i, p := range pins {
-			out[i] = router.SessionPin{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
-		}
-		s.router.AdoptSessions(out)
+		s.router.AdoptSessions(routerPins(pins))
 		since = start.Add(-pinSyncOverlap)
 	}
 }

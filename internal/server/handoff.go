@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bluegreen-dev/bluegreen/internal/handoff"
-	"github.com/bluegreen-dev/bluegreen/internal/router"
 )
 
 // The handoff of a running serve to a new binary (docs/operations.md):
@@ -200,10 +199,6 @@ func (s *Server) adoptHandedOverPins(ctx context.Context) {
 		s.log.Error("handoff: read the previous serve's MCP session pins", "error", err)
 		return
 	}
-	pins := make([]router.SessionPin, len(stored))
-	for i, p := range stored {
-		pins[i] = router.SessionPin{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
-	}
-	n := s.router.AdoptSessions(pins)
+	n := s.router.AdoptSessions(routerPins(stored))
 	s.log.Info("handoff: the previous serve has exited", "mcp_pins_adopted", n)
 }

@@ -53,10 +53,15 @@ func (s *Server) restoreSessions(ctx context.Context) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("load route table: %w", err)
 	}
+	s.router.RestoreSessions(routerPins(stored), since)
+	return nil
+}
+
+// routerPins are the store's MCP session pins as the router takes them.
+func routerPins(stored []store.MCPSession) []router.SessionPin {
 	pins := make([]router.SessionPin, len(stored))
 	for i, p := range stored {
 		pins[i] = router.SessionPin{ID: p.ID, Slot: p.Slot, Instance: p.Instance, LastUsed: p.LastUsed}
 	}
-	s.router.RestoreSessions(pins, since)
-	return nil
+	return pins
 }
