@@ -188,6 +188,18 @@ CREATE INDEX CONCURRENTLY i ON t (a)`
 	}
 }
 
+// TestMigrateFileNotUTF8: a file in another encoding is refused with the
+// line of its first bad byte, before any statement is split or run.
+func TestMigrateFileNotUTF8(t *testing.T) {
+	_, err := parseFile("m/expand.sql", FileExpand, []byte("ALTER TABLE t ADD c text;\n-- caf\xe9\nSELECT 1;"))
+	if err == nil || !strings.Contains(err.Error(), "m/expand.sql:2: not UTF-8") {
+		t.Fatalf("got %v, want m/expand.sql:2: not UTF-8", err)
+	}
+	if _, err := parseFile("m/expand.sql", FileExpand, []byte("-- café\nSELECT 1;")); err != nil {
+		t.Fatalf("valid UTF-8 refused: %v", err)
+	}
+}
+
 func TestMigrateCanContract(t *testing.T) {
 	rel := map[string][]string{"v2": {"0007_split"}, "v3": {"0009_other"}, "v1": {"0003_old"}}
 	cases := []struct {

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"unicode/utf8"
 )
 
 // FileKind is one of the SQL files a migration directory may hold.
@@ -246,6 +248,10 @@ func readFile(path string, k FileKind) (*File, error) {
 
 func parseFile(path string, k FileKind, b []byte) (*File, error) {
 	sum := sha256.Sum256(b)
+	if !utf8.Valid(b) {
+		line := 1 + bytes.Count(b[:invalidUTF8At(b)], []byte("\n"))
+		return nil, fmt.Errorf("%s:%d: not UTF-8 text; save the file as UTF-8 (PostgreSQL refuses other bytes in SQL)", path, line)
+	}
 	stmts, err := splitStatements(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -256,6 +262,19 @@ func parseFile(path string, k FileKind, b []byte) (*File, error) {
 		}
 	}
 	return &File{Kind: k, Path: path, Text: string(b), Checksum: hex.EncodeToString(sum[:]), Statements: stmts}, nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func (k FileKind) known() bool {
