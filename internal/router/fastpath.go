@@ -359,6 +359,30 @@ func (fc *fastConn) readResponse(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// protoNames are the response's Proto by minor version (0 or 1).
+var protoNames = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
+// statusLines are "200 OK" and the like for the codes net/http names,
+// made once: a response's Status costs no allocation.
+var statusLines = func() map[int]string {
+	m := make(map[int]string)
+	for code := 100; code < 600; code++ {
+		if t := http.StatusText(code); t != "" {
+			m[code] = strconv.Itoa(code) + " " + t
+		}
+	}
+	return m
+}()
+
+// statusLine is the Status of a response with code, as http.Transport
+// sets it.
+func statusLine(code int) string {
+	if s, ok := statusLines[code]; ok {
+		return s
+	}
+	return strconv.Itoa(code) + " " + http.StatusText(code)
+}
+
 func textprotoHeader(h http.Header) map[string][]string { return h }
 
 // readHead reads one response head from the connection.
@@ -399,9 +423,9 @@ func (fc *fastConn) readHead() (responseHead, error) {
 func (fc *fastConn) response(req *http.Request, head responseHead) (*http.Response, error) {
 	h := head.header
 	resp := &http.Response{
-		Status:     strconv.Itoa(head.status) + " " + http.StatusText(head.status),
+		Status:     statusLine(head.status),
 		StatusCode: head.status,
-		Proto:      "HTTP/1." + strconv.Itoa(head.minor),
+		Proto:      protoNames[head.minor&1],
 		ProtoMajor: 1,
 		ProtoMinor: head.minor,
 		Header:     h,

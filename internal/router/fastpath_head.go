@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 )
 
 // maxResponseHead bounds the response head the fast path accepts from an
@@ -47,11 +48,17 @@ func parseResponseHead(buf []byte) (responseHead, int, error) {
 	if err := h.parseStatusLine(line); err != nil {
 		return h, 0, err
 	}
-	h.header = make(http.Header, bytes.Count(buf[:end], []byte("\r\n")))
-	for len(rest) > 0 {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if err := h.addHeaderLine(l); err != nil {
+	// One string holds every header line, and the names and values are
+	// slices of it; one array holds every value slice: a head costs three
+	// allocations (and the map), not two per line.
+	text := string(rest)
+	n := strings.Count(text, "\r\n") + 1
+	h.header = make(http.Header, n)
+	vals := make([]string, 0, n)
+	for len(text) > 0 {
+		var l string
+		l, text, _ = strings.Cut(text, "\r\n")
+		if err := h.addHeaderLine(l, &vals); err != nil {
 			return h, 0, err
 		}
 	}
@@ -90,28 +97,40 @@ func (h *responseHead) parseStatusLine(line []byte) error {
 }
 
 // addHeaderLine adds one "Name: value" line; the value is trimmed of
-// spaces and tabs.
-func (h *responseHead) addHeaderLine(l []byte) error {
+// spaces and tabs. The value's slice is taken from vals when it is the
+// name's first (net/textproto does the same).
+func (h *responseHead) addHeaderLine(l string, vals *[]string) error {
 	if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
 		return errors.New("obsolete header line folding in response")
 	}
-	name, value, ok := bytes.Cut(l, []byte(":"))
-	if !ok || len(name) == 0 || !validHeaderName(string(name)) {
+	name, value, ok := strings.Cut(l, ":")
+	if !ok || len(name) == 0 || !validHeaderName(name) {
 		return errors.New("malformed header line " + strconv.Quote(clip(l)))
 	}
-	value = bytes.Trim(value, " \t")
-	for _, c := range value {
-		if c == '\r' || c == '\n' || c == 0 {
+	value = strings.Trim(value, " \t")
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '\r' || c == '\n' || c == 0 {
 			return errors.New("invalid byte in header value of " + strconv.Quote(clip(name)))
 		}
 	}
-	key := textproto.CanonicalMIMEHeaderKey(string(name))
-	h.header[key] = append(h.header[key], string(value))
+	key := textproto.CanonicalMIMEHeaderKey(name)
+	if prior, ok := h.header[key]; ok {
+		h.header[key] = append(prior, value)
+		return nil
+	}
+	v := *vals
+	if len(v) < cap(v) {
+		v = append(v, value)
+		*vals = v
+		h.header[key] = v[len(v)-1 : len(v) : len(v)]
+		return nil
+	}
+	h.header[key] = []string{value}
 	return nil
 }
 
 // clip shortens b for an error message.
-func clip(b []byte) string {
+func clip[T []byte | string](b T) string {
 	if len(b) > 64 {
 		return string(b[:64]) + "…"
 	}

@@ -491,7 +491,7 @@ func (dc *directConn) handOff() {
 // parse reads head into a request the fast path serves, or returns false
 // for one it hands to net/http.
 func (dc *directConn) parse(head []byte) (*http.Request, bool) {
-	line, rest, _ := bytes.Cut(head[:len(head)-4], []byte("\r\n"))
+	line, _, _ := bytes.Cut(head[:len(head)-4], []byte("\r\n"))
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
 		return nil, false
@@ -510,30 +510,45 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 	if m == http.MethodConnect || m == "PRI" {
 		return nil, false
 	}
-	rawTarget := string(target)
+	// One string holds the target and every header line; the names and
+	// values are slices of it, and one array holds the value slices: the
+	// head costs a few allocations, not two per line.
+	text := string(head[sp1+1 : len(head)-4])
+	rawTarget := text[:len(target)]
+	text = text[len(line)-sp1-1:]
+	text = strings.TrimPrefix(text, "\r\n")
 	u, err := url.ParseRequestURI(rawTarget)
 	if err != nil {
 		return nil, false
 	}
-	h := make(http.Header, bytes.Count(rest, []byte("\r\n"))+1)
-	for len(rest) > 0 {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+	n := strings.Count(text, "\r\n") + 1
+	h := make(http.Header, n)
+	vals := make([]string, 0, n)
+	for len(text) > 0 {
+		var l string
+		l, text, _ = strings.Cut(text, "\r\n")
 		if len(l) == 0 || l[0] == ' ' || l[0] == '\t' {
 			return nil, false
 		}
-		name, value, ok := bytes.Cut(l, []byte(":"))
-		if !ok || !validHeaderName(string(name)) {
+		name, value, ok := strings.Cut(l, ":")
+		if !ok || !validHeaderName(name) {
 			return nil, false
 		}
-		value = bytes.Trim(value, " \t")
-		for _, c := range value {
-			if c < ' ' && c != '\t' || c == 0x7f {
+		value = strings.Trim(value, " \t")
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
 				return nil, false
 			}
 		}
-		key := http.CanonicalHeaderKey(string(name))
-		h[key] = append(h[key], string(value))
+		key := http.CanonicalHeaderKey(name)
+		if prior, ok := h[key]; ok {
+			h[key] = append(prior, value)
+		} else if len(vals) < cap(vals) {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		} else {
+			h[key] = []string{value}
+		}
 	}
 	hosts := h["Host"]
 	if len(hosts) != 1 || !validHost(hosts[0]) {

@@ -107,30 +107,52 @@ func (tp trustedProxies) clientAddr(remoteAddr string, h http.Header) (addr neti
 // (else this hop's). From any other peer they describe this hop only:
 // what the client sent is dropped.
 func (r *Router) setForwarded(pr *httputil.ProxyRequest) {
+	in, out := pr.In.Header, pr.Out.Header
+	// One backing array for the three values: a request costs one
+	// allocation here, not three (SetXForwarded's Header.Set each).
+	vals := make([]string, 3)
+	set := func(i int, k, v string) {
+		vals[i] = v
+		out[k] = vals[i : i+1 : i+1]
+	}
+	ip, _, err := net.SplitHostPort(pr.In.RemoteAddr)
 	if !r.trusted.trustedPeer(pr.In.RemoteAddr) {
-		pr.SetXForwarded()
+		// As httputil's SetXForwarded: this hop only.
+		if err != nil {
+			delete(out, "X-Forwarded-For")
+		} else if prior := out["X-Forwarded-For"]; len(prior) > 0 {
+			set(0, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+		} else {
+			set(0, "X-Forwarded-For", ip)
+		}
+		set(1, "X-Forwarded-Host", pr.In.Host)
+		set(2, "X-Forwarded-Proto", protoOf(pr.In))
 		return
 	}
-	in, out := pr.In.Header, pr.Out.Header
-	ip, _, err := net.SplitHostPort(pr.In.RemoteAddr)
 	if err != nil {
 		ip = pr.In.RemoteAddr
 	}
 	if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+		set(0, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
 	} else {
-		out["X-Forwarded-For"] = []string{ip}
+		set(0, "X-Forwarded-For", ip)
 	}
 	if v := in["X-Forwarded-Host"]; len(v) > 0 {
-		out["X-Forwarded-Host"] = v[:1:1]
+		set(1, "X-Forwarded-Host", v[0])
 	} else {
-		out["X-Forwarded-Host"] = []string{pr.In.Host}
+		set(1, "X-Forwarded-Host", pr.In.Host)
 	}
 	if v := in["X-Forwarded-Proto"]; len(v) > 0 {
-		out["X-Forwarded-Proto"] = v[:1:1]
-	} else if pr.In.TLS != nil {
-		out["X-Forwarded-Proto"] = []string{"https"}
+		set(2, "X-Forwarded-Proto", v[0])
 	} else {
-		out["X-Forwarded-Proto"] = []string{"http"}
+		set(2, "X-Forwarded-Proto", protoOf(pr.In))
 	}
+}
+
+// protoOf is "https" for a request that came over TLS, else "http".
+func protoOf(req *http.Request) string {
+	if req.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
