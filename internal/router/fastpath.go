@@ -214,9 +214,9 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 	}
 	// The router's cancellation (drain, CancelAll) and the client leaving
 	// end the blocked read or write: the deadline wakes it.
-	stop := context.AfterFunc(ctx, func() { fc.c.SetDeadline(time.Unix(1, 0)) })
+	w := watchExchange(ctx, fc.c)
 	fail := func(err error, beforeResponse bool) (*http.Response, bool, error) {
-		stop()
+		w.stop()
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
@@ -240,7 +240,7 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil && fc.t.headerTimeout > 0 {
-			stop()
+			w.stop()
 			return nil, false, &headerTimeoutError{d: fc.t.headerTimeout}
 		}
 		return fail(err, !errors.Is(err, errPartialHead))
@@ -249,8 +249,39 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 		fc.c.SetReadDeadline(time.Time{})
 	}
 	fb := resp.Body.(*fastBody)
-	fb.stop = stop
+	fb.watch = w
 	return resp, false, nil
+}
+
+// upstreamWatch ends a blocked read or write on the instance's connection
+// when the request's context is cancelled (drain, CancelAll, the client
+// leaving), until stop: through the router's request info when only the
+// router can cancel that context (requestInfo.ownCancel: no allocation),
+// else through context.AfterFunc.
+type upstreamWatch struct {
+	ri    *requestInfo
+	after func() bool
+}
+
+func watchExchange(ctx context.Context, c net.Conn) upstreamWatch {
+	if ri, ok := ctx.(*requestInfo); ok && ri.ownCancel {
+		ri.watchUpstream(c)
+		return upstreamWatch{ri: ri}
+	}
+	return upstreamWatch{after: context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })}
+}
+
+// stop ends the watch; false when the cancellation came first (the
+// connection's deadline may be set), true otherwise, as AfterFunc's stop.
+// A zero watch stops as one that never fired.
+func (w upstreamWatch) stop() bool {
+	switch {
+	case w.ri != nil:
+		return w.ri.unwatchUpstream()
+	case w.after != nil:
+		return w.after()
+	}
+	return true
 }
 
 // headerTimeoutError is the instance not sending a response head within
@@ -528,7 +559,7 @@ type fastBody struct {
 	lr      io.LimitedReader
 	chunked bool
 	toClose bool
-	stop    func() bool
+	watch   upstreamWatch
 	mu      sync.Mutex
 	eof     bool
 	err     error
@@ -611,7 +642,7 @@ func (b *fastBody) Close() error {
 	b.done = true
 	clean := b.eof && !b.toClose && !b.resp.Close
 	b.mu.Unlock()
-	fired := b.stop != nil && !b.stop()
+	fired := !b.watch.stop()
 	if clean && !fired && b.fc.br.Buffered() == 0 {
 		b.fc.t.put(b.fc)
 		return nil

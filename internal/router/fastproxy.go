@@ -28,7 +28,7 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 	delete(out.Header, "X-Forwarded-Proto")
 	r.rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = []string{""}
+		out.Header["User-Agent"] = noUserAgent
 	}
 	if ri := infoOf(in.Context()); ri != nil {
 		ri.direct = w // 1xx interim responses (interim)
@@ -40,9 +40,18 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 	}
 	removeHopByHop(res.Header)
 	_ = s.proxy.ModifyResponse(res) // never fails (modifyResponse)
-	h := w.Header()
-	for k, vv := range res.Header {
-		h[k] = append(h[k], vv...)
+	var h http.Header
+	if len(w.h) == 0 && res.Header != nil {
+		// Nothing set on the answer yet: it takes the instance's header
+		// map itself rather than a copy of every line (res.Header is not
+		// read after this).
+		w.h = res.Header
+		h = w.h
+	} else {
+		h = w.Header()
+		for k, vv := range res.Header {
+			h[k] = append(h[k], vv...)
+		}
 	}
 	if len(res.Trailer) > 0 {
 		keys := make([]string, 0, len(res.Trailer))
@@ -70,6 +79,11 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 		}
 	}
 }
+
+// noUserAgent is the outbound User-Agent of a request that had none: an
+// empty one, so that the instance sees none (not Go's default), as
+// ReverseProxy does. Shared and read only; cap 1 so an append copies.
+var noUserAgent = []string{""}[:1:1]
 
 // interim relays a 1xx response to the client, as ReverseProxy's trace
 // does.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"sync"
@@ -122,6 +123,16 @@ type requestInfo struct {
 	reg    *epochReq
 	cancel context.CancelCauseFunc
 	ws     *wsConn
+	// cancelCtx cancels the context itself; cancel is cancelRequest,
+	// which also ends the fast path's exchange on upstream. ownCancel
+	// says cancel is the only way the context ends (its parent cannot be
+	// cancelled), so the fast path may rely on cancelRequest instead of
+	// a context.AfterFunc per exchange (upstreamWatch).
+	cancelCtx context.CancelCauseFunc
+	ownCancel bool
+	umu       sync.Mutex
+	upstream  net.Conn
+	cancelled bool
 	// body reads the client's request body (when it has one) and keeps
 	// the first error doing so (clientbody.go); clientFault is set once
 	// the router answered that error itself (clientError).
@@ -130,6 +141,43 @@ type requestInfo struct {
 	// direct is the client-side fast path's writer of a request it
 	// proxies without ReverseProxy: 1xx interim responses go to it.
 	direct *directWriter
+}
+
+// cancelRequest cancels the request's context with cause and ends a
+// blocked read or write of the fast path's exchange (watchUpstream).
+func (ri *requestInfo) cancelRequest(cause error) {
+	ri.cancelCtx(cause)
+	ri.umu.Lock()
+	ri.cancelled = true
+	c := ri.upstream
+	ri.umu.Unlock()
+	if c != nil {
+		c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// watchUpstream makes a cancellation end the exchange on c until
+// unwatchUpstream; c's deadline is set at once when the request was
+// cancelled already.
+func (ri *requestInfo) watchUpstream(c net.Conn) {
+	ri.umu.Lock()
+	ri.upstream = c
+	cancelled := ri.cancelled
+	ri.umu.Unlock()
+	if cancelled {
+		c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// unwatchUpstream ends watchUpstream; false when the request was
+// cancelled while watched (c's deadline may be set: it cannot be reused),
+// as the stop function of context.AfterFunc says.
+func (ri *requestInfo) unwatchUpstream() bool {
+	ri.umu.Lock()
+	defer ri.umu.Unlock()
+	watched := ri.upstream != nil
+	ri.upstream = nil
+	return watched && !ri.cancelled
 }
 
 // infoKey is the context key of *requestInfo.
@@ -165,14 +213,16 @@ func measure(ctx context.Context, s *slotState, code int) {
 // pinned MCP session), else to an instance the slot's transport picks.
 func (r *Router) serve(w http.ResponseWriter, req *http.Request, s *slotState, ep *epoch, pin bool, b *backend, k kind) {
 	s.inflight.Add(1)
-	ctx, cancel := context.WithCancelCause(req.Context())
-	reg := ep.register(cancel)
-	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, secure: req.TLS != nil, backend: b, kind: k, ep: ep, reg: reg, cancel: cancel}
+	ctx, cancelCtx := context.WithCancelCause(req.Context())
+	ri := &requestInfo{Context: ctx, start: time.Now(), pin: pin, secure: req.TLS != nil, backend: b, kind: k, ep: ep, cancelCtx: cancelCtx, ownCancel: req.Context().Done() == nil}
+	ri.cancel = ri.cancelRequest
+	reg := ep.register(ri.cancel)
+	ri.reg = reg
 	defer func() {
 		// Also runs when ReverseProxy aborts the handler with
 		// http.ErrAbortHandler.
 		ep.unregister(reg)
-		cancel(nil)
+		ri.cancel(nil)
 		if !ri.clientFault {
 			s.metrics.duration.Observe(time.Since(ri.start).Seconds())
 		}
