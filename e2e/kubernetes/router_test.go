@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bluegreen-dev/bluegreen/internal/kubetest"
+	"github.com/bluegreen-dev/bluegreen/internal/router"
+	"github.com/bluegreen-dev/bluegreen/internal/testshared"
 )
 
 // podNetwork makes the test control plane's pod IPs reachable: a network
@@ -36,10 +39,10 @@ type netns struct {
 func podNetwork(t *testing.T, podCIDR string) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the router mode e2e test needs root for a network namespace (ip netns add)")
+		testshared.Unavailable(t, "the router mode e2e test needs root for a network namespace (ip netns add)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("the router mode e2e test needs iproute2 (ip) for a network namespace")
+		testshared.Unavailable(t, "the router mode e2e test needs iproute2 (ip) for a network namespace")
 	}
 	n := &netns{t: t, name: fmt.Sprintf("bgk%d", os.Getpid()%1000000)}
 	host, peer := n.name+"h", n.name+"n"
@@ -238,8 +241,10 @@ const kwokPodCIDR = "10.0.0.0/24"
 // own router in front of the pods, which run the example MCP app in a
 // network namespace on their pod IPs. Under load, v2 is deployed (linear)
 // and rolled back: no request fails, and MCP sessions opened on v1 before
-// the switch keep working on v1 after it (pinned to their pods) while new
-// sessions reach v2.
+// the switch finish on v1 after it (pinned to their pods): every HTTP
+// response of theirs after the switch, up to the DELETE that ends them,
+// names blue in X-Bluegreen-Slot, and their get_customer answers have v1's
+// shape. New sessions reach v2.
 func TestRouterModeDeployAndRollbackUnderLoad(t *testing.T) {
 	env := kubetest.Shared(t)
 	node, err := env.Client().CoreV1().Nodes().Get(t.Context(), env.NodeName(), metav1.GetOptions{})
@@ -267,19 +272,31 @@ func TestRouterModeDeployAndRollbackUnderLoad(t *testing.T) {
 	defer cancel()
 	const sessions = 8
 	var opened []*mcp.ClientSession
+	var seen []*slotRecorder
 	for i := range sessions {
-		cs, err := connectMCP(ctx, a.prod)
+		rec := &slotRecorder{}
+		cs, err := connectMCP(ctx, a.prod, rec)
 		if err != nil {
 			t.Fatalf("session %d on v1: %v", i, err)
 		}
 		if v := cs.InitializeResult().ServerInfo.Version; v != "v1" {
 			t.Fatalf("session %d initialised by %s while v1 is live", i, v)
 		}
+		if v := customerShape(ctx, cs); v != "v1" {
+			t.Fatalf("session %d: get_customer answered as %s while v1 is live", i, v)
+		}
+		if got := rec.slots(); len(got) == 0 || !allOf(got, string(blue)) {
+			t.Fatalf("session %d on v1: responses from slots %v, want %s only", i, got, blue)
+		}
 		opened = append(opened, cs)
+		seen = append(seen, rec)
 	}
+	closed := false
 	defer func() {
-		for _, cs := range opened {
-			_ = cs.Close()
+		if !closed {
+			for _, cs := range opened {
+				_ = cs.Close()
+			}
 		}
 	}()
 
@@ -296,19 +313,51 @@ func TestRouterModeDeployAndRollbackUnderLoad(t *testing.T) {
 		t.Errorf("v2 event weights %v, want steps ending at 100", got)
 	}
 
-	// The sessions opened on v1 still work: their pods are in blue, warm,
-	// and the router sends each session to the pod that issued it.
+	// The sessions opened on v1 finish on v1: their pods are in blue,
+	// warm, and the router sends each session to the pod that issued it.
+	// Every response from here to the DELETE that ends a session (the
+	// standalone SSE stream's too, should it reconnect) must come from
+	// blue.
+	for _, rec := range seen {
+		rec.reset()
+	}
 	for i, cs := range opened {
 		if _, err := cs.ListTools(ctx, nil); err != nil {
-			t.Errorf("session %d (opened on v1) after the switch to v2: %v", i, err)
+			t.Errorf("session %d (opened on v1) after the switch to v2: list tools: %v", i, err)
+		}
+		if v := customerShape(ctx, cs); v != "v1" {
+			t.Errorf("session %d (opened on v1) after the switch to v2: get_customer answered as %s, want v1", i, v)
 		}
 	}
-	fresh, err := connectMCP(ctx, a.prod)
+	closed = true
+	for i, cs := range opened {
+		if err := cs.Close(); err != nil {
+			t.Errorf("session %d (opened on v1): close after the switch to v2: %v", i, err)
+		}
+		got := seen[i].slots()
+		if !slices.Contains(seen[i].methods(), http.MethodDelete) {
+			t.Errorf("session %d (opened on v1): no DELETE ended it (requests %v)", i, seen[i].methods())
+		}
+		if len(got) == 0 || !allOf(got, string(blue)) {
+			t.Errorf("session %d (opened on v1): after the switch to %s answered by slots %v (requests %v), want %s only",
+				i, v2.Slot, got, seen[i].methods(), blue)
+		}
+	}
+	t.Logf("after the switch to %s (v2), the %d sessions opened on v1 were answered by v1's slot %s; session 0: requests %v, slots %v",
+		v2.Slot, sessions, blue, seen[0].methods(), seen[0].slots())
+	freshRec := &slotRecorder{}
+	fresh, err := connectMCP(ctx, a.prod, freshRec)
 	if err != nil {
 		t.Fatalf("new session after the switch: %v", err)
 	}
 	if v := fresh.InitializeResult().ServerInfo.Version; v != "v2" {
 		t.Errorf("new session after the switch initialised by %s, want v2", v)
+	}
+	if v := customerShape(ctx, fresh); v != "v2" {
+		t.Errorf("new session after the switch: get_customer answered as %s, want v2", v)
+	}
+	if got := freshRec.slots(); len(got) == 0 || !allOf(got, string(v2.Slot)) {
+		t.Errorf("new session after the switch answered by slots %v, want %s only", got, v2.Slot)
 	}
 	_ = fresh.Close()
 
@@ -333,8 +382,96 @@ func TestRouterModeDeployAndRollbackUnderLoad(t *testing.T) {
 	}
 }
 
-// connectMCP opens an MCP client session through bluegreen at addr.
-func connectMCP(ctx context.Context, addr string) (*mcp.ClientSession, error) {
+// connectMCP opens an MCP client session through bluegreen at addr whose
+// HTTP responses rec records.
+func connectMCP(ctx context.Context, addr string, rec *slotRecorder) (*mcp.ClientSession, error) {
 	c := mcp.NewClient(&mcp.Implementation{Name: "kube-e2e", Version: "1"}, nil)
-	return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp"}, nil)
+	rec.next = &http.Transport{}
+	return c.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   "http://" + addr + "/mcp",
+		HTTPClient: &http.Client{Transport: rec},
+	}, nil)
+}
+
+// slotRecorder is an http.RoundTripper that records, for every response
+// of one MCP session, its request's method and the slot bluegreen's
+// router names in it (router.HeaderSlot; "" when missing).
+type slotRecorder struct {
+	next http.RoundTripper
+
+	mu   sync.Mutex
+	seen [][2]string // method, slot
+}
+
+func (r *slotRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	r.mu.Lock()
+	r.seen = append(r.seen, [2]string{req.Method, resp.Header.Get(router.HeaderSlot)})
+	r.mu.Unlock()
+	return resp, nil
+}
+
+func (r *slotRecorder) reset() {
+	r.mu.Lock()
+	r.seen = nil
+	r.mu.Unlock()
+}
+
+// slots are the slots named by the responses recorded, in order.
+func (r *slotRecorder) slots() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.seen {
+		out = append(out, s[1])
+	}
+	return out
+}
+
+// methods are the methods of the requests recorded, in order.
+func (r *slotRecorder) methods() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.seen {
+		out = append(out, s[0])
+	}
+	return out
+}
+
+// allOf reports whether every element of got is want.
+func allOf(got []string, want string) bool {
+	for _, g := range got {
+		if g != want {
+			return false
+		}
+	}
+	return true
+}
+
+// customerShape calls the example app's get_customer and names the
+// release by its answer's shape: v2 adds a structured address_info that
+// v1 lacks. An error is returned as the answer's description.
+func customerShape(ctx context.Context, cs *mcp.ClientSession) string {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_customer", Arguments: map[string]any{"id": "t1"}})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if res.IsError {
+		return fmt.Sprintf("tool error: %v", res.Content)
+	}
+	out, ok := res.StructuredContent.(map[string]any)
+	if !ok {
+		return fmt.Sprintf("no structured content: %T", res.StructuredContent)
+	}
+	if out["id"] != "t1" {
+		return fmt.Sprintf("customer %v, want t1", out["id"])
+	}
+	if _, ok := out["address_info"]; ok {
+		return "v2"
+	}
+	return "v1"
 }

@@ -3,6 +3,7 @@ package kubee2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,8 +174,9 @@ func TestServiceModeTenPods(t *testing.T) {
 	v1, took, writes, total := a.deployAndMeasure("v1", prod, 3*time.Minute)
 	t.Logf("v1 (first release) into %s: deploy → switch in %s with %d ready pods; %d API writes: %s",
 		v1.Slot, took.Round(time.Millisecond), replicas, total, formatCounts(writes))
+	before := a.counter.snapshot()
 	v2, took, writes, total := a.deployAndMeasure("v2", prod, 3*time.Minute)
-	t.Logf("v2 into %s: deploy → switch in %s with %d ready pods; %d API writes: %s",
+	t.Logf("v2 into %s: deploy → switch in %s with %d ready pods; %d API writes until the test saw it succeed: %s",
 		v2.Slot, took.Round(time.Millisecond), replicas, total, formatCounts(writes))
 	if d := a.deploymentObject(v2.Slot); d.Status.ReadyReplicas != replicas {
 		t.Errorf("deployment %s: %d ready, want %d", d.Name, d.Status.ReadyReplicas, replicas)
@@ -182,6 +184,26 @@ func TestServiceModeTenPods(t *testing.T) {
 	waitFor(t, time.Minute, "the old deployment to scale to 0", func() bool {
 		return *a.deploymentObject(v1.Slot).Spec.Replicas == 0
 	})
+	// The whole deployment, from `deploy` to the old slot at 0: its writes
+	// do not grow with the pods — one write per Deployment (the new one's
+	// image and replicas, the old one's scale-down), none to pods.
+	writes, total = a.counter.writesSince(before)
+	t.Logf("v2 from deploy to %s-%s at 0 replicas, %d pods per slot: %d API writes: %s",
+		appName, v1.Slot, replicas, total, formatCounts(writes))
+	for k, n := range writes {
+		_, obj, _ := strings.Cut(k, " ")
+		switch {
+		case strings.HasPrefix(obj, "pods"):
+			t.Errorf("v2 wrote a pod: %s ×%d", k, n)
+		case strings.HasPrefix(obj, "deployments/") && n != 1:
+			t.Errorf("v2 wrote %s %d times, want once", k, n)
+		}
+	}
+	for _, sl := range []string{string(v1.Slot), string(v2.Slot)} {
+		if writes["PATCH deployments/"+appName+"-"+sl] != 1 {
+			t.Errorf("v2's writes %s: want one PATCH of deployments/%s-%s", formatCounts(writes), appName, sl)
+		}
+	}
 }
 
 // containsInOrder reports whether want is a subsequence of got.

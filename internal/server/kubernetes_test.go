@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -324,6 +325,42 @@ func TestKubernetesStuckReleaseFailsAndTrafficStays(t *testing.T) {
 	if took >= readyTimeout {
 		t.Errorf("failed after %s: it waited for the ready timeout", took)
 	}
+	// The failure happened in waiting_ready: an event records each phase
+	// entered, so the one before the failed event is the phase it failed
+	// from, and only awaitReady's stuck path writes the pod's reason as
+	// the failed event's "stuck".
+	evs, err := st.Events(ctx, second.ID)
+	if err != nil {
+		t.Fatalf("events of v2: %v", err)
+	}
+	var phases []string
+	for _, ev := range evs {
+		phases = append(phases, ev.Phase)
+	}
+	last := len(evs) - 1
+	if last < 1 || evs[last].Phase != string(deploy.PhaseFailed) || evs[last-1].Phase != string(deploy.PhaseWaitingReady) {
+		t.Fatalf("v2 phases %v: want failed straight from waiting_ready", phases)
+	}
+	for _, p := range phases {
+		switch deploy.Phase(p) {
+		case deploy.PhaseVerifying, deploy.PhaseShifting, deploy.PhaseBaking, deploy.PhaseSucceeded:
+			t.Errorf("v2 phases %v: reached %s before failing", phases, p)
+		}
+	}
+	var failed struct {
+		Stuck  string `json:"stuck"`
+		Weight *int   `json:"weight"`
+	}
+	if err := json.Unmarshal(evs[last].Data, &failed); err != nil {
+		t.Fatalf("failed event data %s: %v", evs[last].Data, err)
+	}
+	if !strings.Contains(failed.Stuck, "ImagePullBackOff") || !strings.Contains(failed.Stuck, pod.Name) {
+		t.Errorf("failed event's stuck %q, want the pod %s's reason ImagePullBackOff", failed.Stuck, pod.Name)
+	}
+	if failed.Weight == nil || *failed.Weight != 0 {
+		t.Errorf("failed event data %s: want weight 0 on green", evs[last].Data)
+	}
+	t.Logf("v2 phases %v; failed event data %s", phases, evs[last].Data)
 	t.Logf("v2 failed %s after deploy: %s", took.Round(time.Millisecond), d.Reason)
 	if got := selector("blue"); got != "blue" {
 		t.Errorf("production service selects %q after the failed v2, want blue", got)
