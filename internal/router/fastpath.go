@@ -245,10 +245,13 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 		}
 		return fail(err, !errors.Is(err, errPartialHead))
 	}
-	if fc.t.headerTimeout > 0 {
+	fb := resp.Body.(*fastBody)
+	if fc.t.headerTimeout > 0 && !fb.buffered() {
+		// The body is read without the head's deadline. One already in
+		// the buffer reads nothing more from the connection, and the next
+		// exchange on it sets its own deadline before it reads: no call.
 		fc.c.SetReadDeadline(time.Time{})
 	}
-	fb := resp.Body.(*fastBody)
 	fb.watch = w
 	return resp, false, nil
 }
@@ -564,6 +567,18 @@ type fastBody struct {
 	eof     bool
 	err     error
 	done    bool
+}
+
+// buffered reports whether the whole body is in the connection's read
+// buffer already (or there is none).
+func (b *fastBody) buffered() bool {
+	switch {
+	case b.r == eofReader{}:
+		return true
+	case b.r == &b.lr:
+		return b.lr.N <= int64(b.fc.br.Buffered())
+	}
+	return false
 }
 
 func (b *fastBody) Read(p []byte) (int, error) {

@@ -441,7 +441,12 @@ func (dc *directConn) serve() {
 			return
 		}
 		dc.r += len(head)
-		dc.c.SetReadDeadline(time.Time{})
+		if req.ContentLength != 0 {
+			// The handler reads the body without the head's deadline. A
+			// request without one reads nothing more until waitRequest,
+			// which sets the next deadline itself: no call for it.
+			dc.c.SetReadDeadline(time.Time{})
+		}
 		// Active once the head is read, as net/http says it: a client
 		// still sending its head (slowloris) stays evictable at
 		// limits.max_connections.
