@@ -17,7 +17,7 @@ import (
 // per-request trace, flush timer and copy machinery. The conformance test
 // holds the two to the same bytes.
 func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
-	out := in.Clone(in.Context())
+	out := cloneOutbound(in)
 	out.Body = nil
 	out.Close = false
 	out.RequestURI = ""
@@ -78,6 +78,27 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 			}
 		}
 	}
+}
+
+// cloneOutbound is in.Clone for proxyDirect: the request and its URL are
+// copied, the header map is new with room for the X-Forwarded-* the
+// rewrite adds, and its value slices are in's, capped so that an append
+// copies (what the rewrite changes it replaces or deletes, never edits in
+// place).
+func cloneOutbound(in *http.Request) *http.Request {
+	out := new(http.Request)
+	*out = *in
+	u := *in.URL
+	out.URL = &u
+	h := make(http.Header, len(in.Header)+4)
+	for k, vv := range in.Header {
+		h[k] = vv[:len(vv):len(vv)]
+	}
+	out.Header = h
+	if in.Trailer != nil {
+		out.Trailer = in.Trailer.Clone()
+	}
+	return out
 }
 
 // noUserAgent is the outbound User-Agent of a request that had none: an
