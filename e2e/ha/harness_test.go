@@ -51,6 +51,8 @@ type haOptions struct {
 	// blue and green are the static slots' backends.
 	blue, green []string
 	mcp         bool // routing.mcp_sessions
+	// env is added to every serve's environment (fault injection).
+	env []string
 }
 
 // haCluster is n serve processes of one app sharing one database, each
@@ -70,6 +72,7 @@ type serveProc struct {
 	dir, cfg    string
 	prod, admin string
 	token       string
+	env         []string
 	cmd         *exec.Cmd
 	done        chan error
 	logs        *capture.Buffer
@@ -96,7 +99,7 @@ func newHACluster(t *testing.T, o haOptions) *haCluster {
 	// call may come back from the next.
 	all := freePorts(t, 3*o.nodes)
 	for i := range o.nodes {
-		p := &serveProc{t: t, name: fmt.Sprintf("serve-%d", i), dir: t.TempDir(), logs: &capture.Buffer{}, token: c.token}
+		p := &serveProc{t: t, name: fmt.Sprintf("serve-%d", i), dir: t.TempDir(), logs: &capture.Buffer{}, token: c.token, env: o.env}
 		ports := all[3*i : 3*i+3]
 		p.prod, p.admin = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[2])
 		p.cfg = filepath.Join(p.dir, "bluegreen.yaml")
@@ -207,6 +210,9 @@ func (p *serveProc) start() {
 	p.t.Helper()
 	cmd := exec.Command(bluegreenBin, "serve", "-c", p.cfg, "--log-level", "debug")
 	cmd.Dir = p.dir
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)

@@ -9,7 +9,8 @@
 //     ends as soon as the lease is lost or runs out by the local clock. The
 //     fence the controller's writes go through is dropped first, and the
 //     store refuses a write whose token is not the one in force anyway
-//     (store.ErrFenced), so a stale leader cannot write;
+//     (store.ErrFenced), so a stale leader cannot write; a write the
+//     database refuses ends the term at once (the fence reports it);
 //   - the route follower applies every route the leader saves to this
 //     process's router, in revision order and never going back: it hears
 //     each save by LISTEN/NOTIFY and reads the stored route every sync

@@ -19,10 +19,13 @@ type Leases interface {
 }
 
 // Fence is what the controller's writes carry (postgres.Fence implements
-// it): the lease in force and until when this process trusts it.
+// it): the lease in force and until when this process trusts it; Refused
+// tells of each write the database refused because the lease is no
+// longer the one in force.
 type Fence interface {
 	Hold(l store.Lease, until time.Time)
 	Drop()
+	Refused() <-chan *store.FencedError
 }
 
 // releaseTimeout bounds giving the lease back at a clean stop.
@@ -36,7 +39,9 @@ type elector struct {
 	app, id      string
 	ttl          time.Duration
 	renew, retry time.Duration
-	log          *slog.Logger
+	// trustPastExpiry: see Options.TrustPastExpiry (tests only).
+	trustPastExpiry bool
+	log             *slog.Logger
 
 	leader atomic.Bool
 	token  atomic.Int64
@@ -108,8 +113,16 @@ func (e *elector) term(ctx context.Context, l store.Lease, until time.Time, lead
 	defer t.Stop()
 	lost := false
 	var why error
+	var graceUntil time.Time // trustPastExpiry: no renewal before
 	for why == nil {
 		select {
+		case r := <-e.fence.Refused():
+			if r.Token != l.Token {
+				continue // a write of an earlier term
+			}
+			lost, why = true, r
+			e.log.Warn(refusedMessage(r), "token", r.Token, "in_force", r.InForce, "holder", r.Holder)
+			continue
 		case <-ctx.Done():
 			why = errors.New("bluegreen is stopping")
 			continue
@@ -123,7 +136,19 @@ func (e *elector) term(ctx context.Context, l store.Lease, until time.Time, lead
 		case <-t.C:
 		}
 		start := time.Now()
-		rctx, cancel := context.WithDeadline(ctx, until) // never wait past the lease
+		deadline := until // never wait past the lease
+		if e.trustPastExpiry && !start.Before(until) {
+			if graceUntil.IsZero() {
+				graceUntil = start.Add(e.ttl)
+				e.log.Warn("fault injection: the controller lease ran out by this process's clock; leading on without renewing",
+					"token", l.Token, "for", e.ttl)
+			}
+			if start.Before(graceUntil) {
+				continue
+			}
+			deadline = start.Add(e.ttl)
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		nl, err := e.leases.RenewLease(rctx, l, e.ttl)
 		cancel()
 		switch {
@@ -132,6 +157,8 @@ func (e *elector) term(ctx context.Context, l store.Lease, until time.Time, lead
 			e.fence.Hold(l, until)
 		case errors.Is(err, store.ErrFenced):
 			lost, why = true, err
+		case e.trustPastExpiry && !graceUntil.IsZero():
+			lost, why = true, fmt.Errorf("lease token %d could not be renewed after it ran out: %w", l.Token, err)
 		case !time.Now().Before(until):
 			lost, why = true, fmt.Errorf("lease token %d ran out before it could be renewed: %w", l.Token, err)
 		case ctx.Err() == nil:
@@ -159,4 +186,16 @@ func (e *elector) term(ctx context.Context, l store.Lease, until time.Time, lead
 		return
 	}
 	e.log.Info("stepped down: gave back the controller lease", "token", l.Token, "why", why)
+}
+
+// refusedMessage is the log line of a write the database refused: this
+// instance is a stale leader.
+func refusedMessage(r *store.FencedError) string {
+	switch {
+	case r.InForce > r.Token:
+		return fmt.Sprintf("write refused: this instance is no longer the leader (fencing token %d < %d); stepping down", r.Token, r.InForce)
+	case r.Expired:
+		return fmt.Sprintf("write refused: this instance is no longer the leader (fencing token %d expired in the database); stepping down", r.Token)
+	}
+	return fmt.Sprintf("write refused: this instance is no longer the leader (%v); stepping down", r)
 }

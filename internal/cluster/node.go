@@ -60,6 +60,14 @@ type Options struct {
 	// the heartbeat written (DefaultSyncInterval).
 	SyncInterval time.Duration
 
+	// TrustPastExpiry is for the fencing tests only (serve's
+	// BLUEGREEN_FAULT_STALE_LEADER; set the Fence's too): a leader that
+	// finds its lease ran out by its own clock (it was paused past it)
+	// goes on leading for one more LeaseTTL before it asks to renew, so
+	// that its writes reach the database with the old token and are
+	// refused there.
+	TrustPastExpiry bool
+
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 }
@@ -115,7 +123,7 @@ func New(opts Options) (*Node, error) {
 		countsOf: opts.Counts, sync: orDefault(opts.SyncInterval, DefaultSyncInterval), log: log,
 		started: time.Now().UTC(),
 		el: &elector{leases: opts.Store, fence: opts.Fence, app: opts.App, id: id,
-			ttl: ttl, renew: ttl / 3, retry: ttl / 6, log: log},
+			ttl: ttl, renew: ttl / 3, retry: ttl / 6, trustPastExpiry: opts.TrustPastExpiry, log: log},
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bluegreen_state_connected",
 			Help: "1 while the shared state store answers this instance, 0 while it serves with the last route it knew.",

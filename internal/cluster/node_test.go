@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 	"testing"
@@ -82,13 +83,19 @@ func openStore(t *testing.T, url string) *postgres.Store {
 // and holds until the term ends.
 func start(t *testing.T, url, id string) *node {
 	t.Helper()
+	return startTTL(t, url, id, 600*time.Millisecond)
+}
+
+// startTTL is start with a lease of ttl.
+func startTTL(t *testing.T, url, id string, ttl time.Duration) *node {
+	t.Helper()
 	st := openStore(t, url)
 	fence := &postgres.Fence{}
 	n := &node{st: st, fenced: st.Fenced(fence), router: newFakeRouter(), done: make(chan error, 1),
 		leads: make(chan context.Context, 10)}
 	var err error
 	n.Node, err = New(Options{App: "shop", Store: st, Fence: fence, Router: n.router, ID: id,
-		Admin: id + ":9090", LeaseTTL: 600 * time.Millisecond, SyncInterval: 100 * time.Millisecond})
+		Admin: id + ":9090", LeaseTTL: ttl, SyncInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +199,45 @@ func TestLostLeaseEndsTerm(t *testing.T) {
 	err = a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
 	if err == nil {
 		t.Error("a's write after losing the lease went through")
+	}
+}
+
+// TestRefusedWriteEndsTerm: a leader's write that the database refuses
+// (another instance took the lease) ends its term at once, long before
+// its next renewal would have told it.
+func TestRefusedWriteEndsTerm(t *testing.T) {
+	url := pgtest.URL(t)
+	a := startTTL(t, url, "a", time.Hour) // renewed every 20 minutes
+	waitLeader(t, a)
+	term := <-a.leads
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(t.Context(), `UPDATE bluegreen_leases SET holder = 'z', token = token + 1, expires_at = clock_timestamp() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-term.Done():
+		t.Fatal("the term ended before any write was refused")
+	case <-time.After(300 * time.Millisecond):
+	}
+	err = a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
+	var fe *store.FencedError
+	if !errors.As(err, &fe) || fe.Token != 1 || fe.InForce != 2 || fe.Holder != "z" {
+		t.Fatalf("stale write: err = %v, want refused with token 1 < 2 held by z", err)
+	}
+	select {
+	case <-term.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the term did not end after the database refused its write")
+	}
+	if a.Leader() {
+		t.Error("a still says it leads")
+	}
+	if got := context.Cause(term); !errors.Is(got, store.ErrFenced) {
+		t.Errorf("the term ended because %v, want the refusal", got)
 	}
 }
 

@@ -40,15 +40,20 @@ func (s *Server) joinCluster(reg prometheus.Registerer) error {
 	if !ok {
 		return nil
 	}
-	fence := &postgres.Fence{}
+	stale, err := trustPastExpiry(os.Getenv(staleLeaderEnv), s.log)
+	if err != nil {
+		return fmt.Errorf("join the cluster: %w", err)
+	}
+	fence := &postgres.Fence{TrustPastExpiry: stale}
 	node, err := cluster.New(cluster.Options{
-		App:      s.cfg.App,
-		Store:    pg,
-		Fence:    fence,
-		Router:   routerAdapter{s.router},
-		Counts:   s.clusterCounts,
-		Logger:   s.log,
-		Registry: reg,
+		App:             s.cfg.App,
+		Store:           pg,
+		Fence:           fence,
+		Router:          routerAdapter{s.router},
+		Counts:          s.clusterCounts,
+		TrustPastExpiry: stale,
+		Logger:          s.log,
+		Registry:        reg,
 	})
 	if err != nil {
 		return fmt.Errorf("join the cluster: %w", err)

@@ -18,11 +18,17 @@ type control struct{ s *Server }
 var _ web.Backend = (*control)(nil)
 
 // Status is GET /api/v1/status: the controller's picture plus the
-// router's live numbers and the driver's instances per slot.
+// router's live numbers and the driver's instances per slot. A cluster
+// node that cannot read the state store still answers, degraded: the
+// route its router serves, the router's numbers and the cluster's view,
+// without the stored parts (slots' versions, deployments).
 func (c *control) Status(ctx context.Context) (api.Status, error) {
 	out, err := c.s.ctrl.Status(ctx)
 	if err != nil {
-		return api.Status{}, err
+		if c.s.cluster == nil {
+			return api.Status{}, err
+		}
+		return c.degradedStatus(err), nil
 	}
 	out.Router = c.s.router.Status()
 	for _, sl := range slot.All() {
@@ -35,6 +41,21 @@ func (c *control) Status(ctx context.Context) (api.Status, error) {
 	}
 	c.s.clusterStatus(&out)
 	return out, nil
+}
+
+// degradedStatus is Status when the state store cannot be read (err):
+// what this node knows without it, marked degraded.
+func (c *control) degradedStatus(err error) api.Status {
+	live, weights := routerAdapter{c.s.router}.Route()
+	out := api.Status{App: c.s.cfg.App,
+		Route:  api.Route{Live: live, Weights: map[slot.Slot]int{slot.Blue: weights[slot.Blue], slot.Green: weights[slot.Green]}},
+		Router: c.s.router.Status()}
+	c.s.clusterStatus(&out)
+	out.Cluster.Degraded = true
+	if out.Cluster.StateError == "" {
+		out.Cluster.StateError = err.Error()
+	}
+	return out
 }
 
 func (c *control) SetRoute(ctx context.Context, req api.RouteRequest) (store.Route, error) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -45,3 +46,31 @@ type Instance struct {
 	// leader sums every instance's for analysis.
 	Counts json.RawMessage `json:"counts,omitempty"`
 }
+
+// FencedError is ErrFenced as the database found it: a write carried
+// Token, and the lease stored is another (InForce, held by Holder) or the
+// same one expired by the database's clock. errors.Is(err, ErrFenced).
+type FencedError struct {
+	App   string
+	Token int64 // the writer's fencing token
+	// InForce is the token stored (0: no lease of App is stored), Holder
+	// the instance holding it.
+	InForce int64
+	Holder  string
+	// Expired: the stored lease is still the writer's, expired.
+	Expired bool
+}
+
+func (e *FencedError) Error() string {
+	switch {
+	case e.InForce == 0:
+		return fmt.Sprintf("%v (fencing token %d; no lease of %s is stored)", ErrFenced, e.Token, e.App)
+	case e.Expired:
+		return fmt.Sprintf("%v (fencing token %d expired in the database)", ErrFenced, e.Token)
+	case e.Token < e.InForce:
+		return fmt.Sprintf("%v (fencing token %d < %d, held by %s)", ErrFenced, e.Token, e.InForce, e.Holder)
+	}
+	return fmt.Sprintf("%v (its fencing token is %d; token %d of %s is in force)", ErrFenced, e.Token, e.InForce, e.Holder)
+}
+
+func (e *FencedError) Unwrap() error { return ErrFenced }

@@ -198,6 +198,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, store.ErrFenced):
+		// This instance lost the controller lease under the command: the
+		// lease is changing hands, a retry reaches the new leader.
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}

@@ -190,6 +190,10 @@ func TestErrorMapping(t *testing.T) {
 	if code, _ := call(t, srv, "POST", "/api/v1/route", token, `{"live":"green"}`); code != 409 {
 		t.Fatalf("route during deployment: %d, want 409", code)
 	}
+	b.err = fmt.Errorf("pause: %w", &store.FencedError{App: "shop", Token: 3, InForce: 4, Holder: "b"})
+	if code, body := call(t, srv, "POST", "/api/v1/deployments/current/pause", token, ""); code != 503 || !strings.Contains(body, `fencing token 3 \u003c 4`) {
+		t.Fatalf("command refused by the fence: %d %s, want 503 with the tokens", code, body)
+	}
 }
 
 func TestEventsStream(t *testing.T) {

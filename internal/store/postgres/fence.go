@@ -14,15 +14,24 @@ import (
 
 // Fence is the lease a controller writes under. The cluster's lease loop
 // sets it when the lease is taken or renewed and drops it when the lease
-// is lost; writes through a Fenced store carry its token.
+// is lost; writes through a Fenced store carry its token. A write the
+// database refuses is also reported on Refused, so the loop can step
+// down at once.
 type Fence struct {
+	// TrustPastExpiry is for the fencing tests only (serve's
+	// BLUEGREEN_FAULT_STALE_LEADER): the fence does not check its local
+	// deadline, so a leader paused past its lease writes with its old
+	// token and only the database refuses it.
+	TrustPastExpiry bool
+
 	mu    sync.Mutex
 	lease store.Lease
 	held  bool
 	// until is when the lease ends by this process's monotonic clock,
 	// counted from before the request that took or renewed it, so never
 	// later than the database's expiry.
-	until time.Time
+	until   time.Time
+	refused chan *store.FencedError
 }
 
 // Hold makes l the lease writes carry, trusted locally until until.
@@ -39,6 +48,35 @@ func (f *Fence) Drop() {
 	f.held = false
 }
 
+// Refused delivers the database's refusals of writes under the fence
+// (the latest one when several come before it is read).
+func (f *Fence) Refused() <-chan *store.FencedError { return f.refusals() }
+
+func (f *Fence) refusals() chan *store.FencedError {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refused == nil {
+		f.refused = make(chan *store.FencedError, 1)
+	}
+	return f.refused
+}
+
+// refuse reports e on Refused without waiting.
+func (f *Fence) refuse(e *store.FencedError) {
+	ch := f.refusals()
+	for {
+		select {
+		case ch <- e:
+			return
+		default:
+		}
+		select { // make room: the newest refusal is the one that matters
+		case <-ch:
+		default:
+		}
+	}
+}
+
 // current is the lease to write under, or store.ErrFenced when there is
 // none or it has run out by the local clock.
 func (f *Fence) current() (store.Lease, error) {
@@ -47,7 +85,7 @@ func (f *Fence) current() (store.Lease, error) {
 	switch {
 	case !f.held:
 		return store.Lease{}, fmt.Errorf("%w (it is not the leader)", store.ErrFenced)
-	case !time.Now().Before(f.until):
+	case !f.TrustPastExpiry && !time.Now().Before(f.until):
 		return store.Lease{}, fmt.Errorf("%w (token %d ran out %s ago, not renewed)",
 			store.ErrFenced, f.lease.Token, time.Since(f.until).Round(time.Millisecond))
 	}
@@ -81,17 +119,21 @@ func (f *Fence) check(ctx context.Context, tx pgx.Tx) error {
 	err = tx.QueryRow(ctx, `
 SELECT holder, token, expires_at > clock_timestamp() FROM bluegreen_leases WHERE app = $1 FOR SHARE`, l.App).
 		Scan(&holder, &token, &valid)
+	var refused *store.FencedError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("%w (no lease of %s is stored)", store.ErrFenced, l.App)
+		refused = &store.FencedError{App: l.App, Token: l.Token}
 	case err != nil:
 		return fmt.Errorf("check lease of %s: %w", l.App, err)
 	case holder != l.Holder || token != l.Token:
-		return fmt.Errorf("%w (its token is %d; token %d of %s is in force)", store.ErrFenced, l.Token, token, holder)
+		refused = &store.FencedError{App: l.App, Token: l.Token, InForce: token, Holder: holder}
 	case !valid:
-		return fmt.Errorf("%w (token %d expired in the database)", store.ErrFenced, l.Token)
+		refused = &store.FencedError{App: l.App, Token: l.Token, InForce: token, Holder: holder, Expired: true}
+	default:
+		return nil
 	}
-	return nil
+	f.refuse(refused)
+	return refused
 }
 
 // Fenced is the store as a controller uses it under a lease: the writes

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,70 @@ func TestStaleLeaderWriteRefused(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM bluegreen_deployments`); n != 1 {
 		t.Errorf("%d deployments, want 1 (the stale create was refused)", n)
+	}
+}
+
+// TestFenceReportsRefusal: a write the database refuses says which
+// tokens (FencedError, ErrFenced) and is reported on Refused, once per
+// refusal; a write refused by the local check alone is not reported.
+// TrustPastExpiry lets a write past the local deadline reach the database.
+func TestFenceReportsRefusal(t *testing.T) {
+	s := openT(t, pgtest.URL(t))
+	ctx := t.Context()
+	r := store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}}
+	fa, la := hold(t, s, "shop", "a", time.Minute)
+	if err := s.Fenced(fa).SaveRoute(ctx, "shop", r); err != nil {
+		t.Fatalf("a's write under its lease: %v", err)
+	}
+	select {
+	case e := <-fa.Refused():
+		t.Fatalf("a write that went through was reported refused: %v", e)
+	default:
+	}
+	// Past the local deadline: refused locally, the database not asked.
+	fa.Hold(la, time.Now().Add(-time.Millisecond))
+	if err := s.Fenced(fa).SaveRoute(ctx, "shop", r); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("write past the local deadline: err = %v, want ErrFenced", err)
+	}
+	select {
+	case e := <-fa.Refused():
+		t.Fatalf("a local refusal was reported as the database's: %v", e)
+	default:
+	}
+
+	expire(t, s, "shop")
+	_, lb := hold(t, s, "shop", "b", time.Minute)
+	fa.TrustPastExpiry = true // a paused leader that does not look at its clock
+	err := s.Fenced(fa).SaveRoute(ctx, "shop", store.Route{Live: "green", Weights: map[slot.Slot]int{"green": 100}})
+	var fe *store.FencedError
+	if !errors.As(err, &fe) || !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale write: err = %v, want a FencedError that is ErrFenced", err)
+	}
+	if fe.Token != la.Token || fe.InForce != lb.Token || fe.Holder != "b" || fe.Expired {
+		t.Errorf("refusal = %+v, want token %d < %d held by b", fe, la.Token, lb.Token)
+	}
+	want := "refused: this instance no longer holds the controller lease (fencing token 1 < 2, held by b)"
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("refusal says %q, want it to end %q", err, want)
+	}
+	select {
+	case got := <-fa.Refused():
+		if got != fe {
+			t.Errorf("Refused delivered %v, want the write's refusal %v", got, fe)
+		}
+	default:
+		t.Fatal("the database's refusal was not reported on Refused")
+	}
+	if got, err := s.LoadRoute(ctx, "shop"); err != nil || got.Live != "blue" {
+		t.Errorf("route after the refused write = %+v, %v; want a's blue", got, err)
+	}
+
+	// b's own lease, expired and not taken: refused as expired.
+	fb := &Fence{TrustPastExpiry: true}
+	fb.Hold(lb, time.Now().Add(time.Minute))
+	expire(t, s, "shop")
+	if err := s.Fenced(fb).SaveRoute(ctx, "shop", r); !errors.As(err, &fe) || !fe.Expired || fe.Token != lb.Token {
+		t.Errorf("write under an expired lease: err = %v, want FencedError expired for token %d", err, lb.Token)
 	}
 }
 
