@@ -74,6 +74,11 @@ type gen struct {
 	// to the column's name before the contract runs (alter_column renames
 	// the old column out of the way first).
 	archivedAs map[string]string
+	// undo are the statements that take back what columns made, undoLate
+	// what late made, in the order of ops.yaml (a rollback runs them in
+	// reverse); noUndo is the line of a raw_sql without rollback.
+	undo, undoLate []string
+	noUndo         int
 }
 
 // syncGroup is what one table's operations need kept in step: the columns
@@ -124,6 +129,12 @@ type generation struct {
 	files      generated
 	shapes     map[string]*tableShape
 	archivedAs map[string]string
+	// rollback undoes the expand (sync triggers first, then what expand
+	// added, last first); every statement can run again after a crash.
+	rollback []string
+	// noUndo is the line of a raw_sql that has no rollback (0 if none):
+	// such a migration cannot be rolled back.
+	noUndo int
 }
 
 // generate turns ops into the five files for dialect d; an operation d
@@ -140,7 +151,7 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
-	var expand, backfill, contract, restore, resync []string
+	var expand, backfill, contract, restore, resync, rollback []string
 	expand = append(expand, g.columns...)
 	for _, t := range g.order {
 		gr := g.groups[t]
@@ -151,6 +162,7 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 		create := gr.sync(d, fn)
 		expand = append(expand, create...)
 		contract = append(contract, dropSync(d, fn, t)...)
+		rollback = append(rollback, dropSync(d, fn, t)...)
 		if len(gr.olds) > 0 {
 			restore = append(restore, gr.restoreFill(d))
 		}
@@ -179,7 +191,13 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 	if len(restore) > 0 {
 		files[FileRestore] = hdr + joinStmts(restore)
 	}
-	return &generation{files: files, shapes: g.shapes, archivedAs: g.archivedAs}, nil
+	for i := len(g.undoLate) - 1; i >= 0; i-- {
+		rollback = append(rollback, g.undoLate[i])
+	}
+	for i := len(g.undo) - 1; i >= 0; i-- {
+		rollback = append(rollback, g.undo[i])
+	}
+	return &generation{files: files, shapes: g.shapes, archivedAs: g.archivedAs, rollback: rollback, noUndo: g.noUndo}, nil
 }
 
 // syncFunction names the trigger and its function after the migration's
@@ -406,6 +424,15 @@ func renameIdent(e, from, to string) string {
 		}
 	}
 	return b.String()
+}
+
+// dropColumn is the rollback's statement for a column expand added; on
+// PostgreSQL it can run again (IF EXISTS), SQLite has no IF EXISTS here.
+func (g *gen) dropColumn(table, column string) string {
+	if g.d == SQLite {
+		return fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, column)
+	}
+	return fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table, column)
 }
 
 func joinStmts(s []string) string {
