@@ -737,7 +737,8 @@ func TestOpsWithSQLFilesRefused(t *testing.T) {
 }
 
 // TestDeclaredSQLite: the subset SQLite supports, through the same
-// steps as the harness without versioned schemas: each shape written
+// steps as the harness without versioned schemas: expand, rollback (the
+// schema is as before), expand again; each shape written
 // alone fills the other (AFTER triggers), the validator finds a row whose
 // shapes disagree by its key, contract drops the triggers and the old
 // column, restore brings it back.
@@ -793,8 +794,21 @@ func TestDeclaredSQLite(t *testing.T) {
 			opts := testOptions(&rec, &out)
 			opts.BatchSize = 2
 			e := New(db, load(t, dir), opts)
+			sqliteSchema := func() string {
+				return queryString(t, db, `SELECT group_concat(x, ' | ') FROM (SELECT type || ' ' || name || ' ' || coalesce(sql, '') AS x FROM sqlite_master WHERE tbl_name NOT LIKE 'bluegreen%' AND name NOT LIKE 'sqlite%' ORDER BY name)`)
+			}
+			before := sqliteSchema()
 			if err := e.Expand(ctx, ""); err != nil {
 				t.Fatalf("expand: %v", err)
+			}
+			if err := e.Rollback(ctx, name); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			if got := sqliteSchema(); got != before {
+				t.Errorf("schema after rollback = %s, want it as before expand: %s", got, before)
+			}
+			if err := e.Expand(ctx, ""); err != nil {
+				t.Fatalf("expand after the rollback: %v", err)
 			}
 			for _, s := range append(strings.Split(c.oldW, ";"), strings.Split(c.newW, ";")...) {
 				exec(t, db, s)
@@ -850,4 +864,70 @@ func sqlState(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// TestDeclaredRollbackRefused: what cannot be rolled back is refused
+// with the reason and what to do instead.
+func TestDeclaredRollbackRefused(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, Postgres)
+	exec(t, db, customersV1)
+	dir := t.TempDir()
+	writeOps(t, dir, "0001_note", "operations:\n  - raw_sql: {sql: \"CREATE TABLE audit (id int)\"}\n")
+	writeOps(t, dir, "0002_rename", "operations:\n  - rename_column: {table: customers, from: address, to: postal_address, type: text}\n")
+	var rec recorder
+	var out capture.Buffer
+	e := New(db, load(t, dir), testOptions(&rec, &out))
+	for _, c := range []struct {
+		name, want string
+		before     func()
+	}{
+		{name: "0002_rename", want: "rollback 0002_rename: it is pending: only an expanding or expanded migration can be rolled back"},
+		{name: "0003_none", want: "rollback 0003_none: no such migration"},
+		{name: "0001_note", want: "rollback 0001_note: 0002_rename is expanded and may depend on it: roll that back first", before: func() {
+			if err := e.Expand(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "0001_note", want: "rollback 0001_note: 0001_note/ops.yaml:2: raw_sql has no rollback statements", before: func() {
+			if err := e.Rollback(ctx, "0002_rename"); err != nil {
+				t.Fatalf("rollback 0002_rename: %v", err)
+			}
+		}},
+		{name: "0002_rename", want: "rollback 0002_rename: it is contracted: only an expanding or expanded migration can be rolled back (after a contract, restore it)", before: func() {
+			if err := e.Expand(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		if c.before != nil {
+			c.before()
+		}
+		if err := e.Rollback(ctx, c.name); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("rollback %s: %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+
+	// A migration of SQL files has no generated rollback.
+	sqlDir := t.TempDir()
+	m := filepath.Join(sqlDir, "0001_sql")
+	if err := os.MkdirAll(m, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, s := range map[string]string{"expand.sql": "CREATE TABLE t1 (id int);", "contract.sql": "SELECT 1;"} {
+		if err := os.WriteFile(filepath.Join(m, f), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db2 := openDB(t, Postgres)
+	e2 := New(db2, load(t, sqlDir), testOptions(&rec, &out))
+	if err := e2.Expand(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Rollback(ctx, "0001_sql"); err == nil || !strings.Contains(err.Error(), "rollback 0001_sql: it is SQL files, and the engine generates a rollback only for ops.yaml") {
+		t.Errorf("rollback of SQL files: %v", err)
+	}
 }
