@@ -15,7 +15,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
-const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] | restore NAME | repair NAME"
+const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] | rollback NAME [--force --reason R] | restore NAME | repair NAME"
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "migrate", migrateArgs)
@@ -26,8 +26,8 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	duty := fs.Float64("duty-cycle", migrate.DefaultDutyCycle, "share of time the backfill may run batches, 0 < x <= 1 (1: no pause between batches)")
 	maxRate := fs.Float64("max-rate", 0, "cap on backfill rows per second (0: none)")
 	wait := fs.Duration("wait", time.Minute, "how long to wait for another runner's lock")
-	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape (needs --reason)")
-	reason := fs.String("reason", "", "why the contract is forced; recorded in the history")
+	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape, or roll back while one needs the new shape (needs --reason)")
+	reason := fs.String("reason", "", "why the contract or rollback is forced; recorded in the history or the event log")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -125,6 +125,17 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 			names = []string{name}
 		}
 		return failIf(eng.Validate(ctx, names))
+	case "rollback":
+		name, err := one(true)
+		if err != nil {
+			return err
+		}
+		// Refused while serve runs a release that requires the migration.
+		opts := migrate.RollbackOptions{Gate: migrate.RollbackGate(&serveReleases{cfg: cfg}, schemagate.Gate(cfg).Releases)}
+		if *force {
+			opts.ForceReason = *reason
+		}
+		return failIf(eng.Rollback(ctx, name, opts))
 	case "restore":
 		name, err := one(true)
 		if err != nil {

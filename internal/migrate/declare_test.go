@@ -442,7 +442,7 @@ func runOpCase(t *testing.T, c opCase) {
 
 	// Rollback of the expand: the tables are as the seed made them, both
 	// releases see the old shape, and the old release writes it.
-	writing("rollback", func() error { return e.Rollback(ctx, name) })
+	writing("rollback", func() error { return e.Rollback(ctx, name, RollbackOptions{}) })
 	if ph := phase(t, e, name); ph != PhasePending {
 		t.Errorf("phase after rollback = %s, want pending", ph)
 	}
@@ -801,7 +801,7 @@ func TestDeclaredSQLite(t *testing.T) {
 			if err := e.Expand(ctx, ""); err != nil {
 				t.Fatalf("expand: %v", err)
 			}
-			if err := e.Rollback(ctx, name); err != nil {
+			if err := e.Rollback(ctx, name, RollbackOptions{}); err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
 			if got := sqliteSchema(); got != before {
@@ -890,7 +890,7 @@ func TestDeclaredRollbackRefused(t *testing.T) {
 			}
 		}},
 		{name: "0001_note", want: "rollback 0001_note: 0001_note/ops.yaml:2: raw_sql has no rollback statements", before: func() {
-			if err := e.Rollback(ctx, "0002_rename"); err != nil {
+			if err := e.Rollback(ctx, "0002_rename", RollbackOptions{}); err != nil {
 				t.Fatalf("rollback 0002_rename: %v", err)
 			}
 		}},
@@ -906,7 +906,7 @@ func TestDeclaredRollbackRefused(t *testing.T) {
 		if c.before != nil {
 			c.before()
 		}
-		if err := e.Rollback(ctx, c.name); err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := e.Rollback(ctx, c.name, RollbackOptions{}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("rollback %s: %v, want it to contain %q", c.name, err, c.want)
 		}
 	}
@@ -927,7 +927,66 @@ func TestDeclaredRollbackRefused(t *testing.T) {
 	if err := e2.Expand(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := e2.Rollback(ctx, "0001_sql"); err == nil || !strings.Contains(err.Error(), "rollback 0001_sql: it is SQL files, and the engine generates a rollback only for ops.yaml") {
+	if err := e2.Rollback(ctx, "0001_sql", RollbackOptions{}); err == nil || !strings.Contains(err.Error(), "rollback 0001_sql: it is SQL files, and the engine generates a rollback only for ops.yaml") {
 		t.Errorf("rollback of SQL files: %v", err)
+	}
+}
+
+// TestCanRollback: a rollback is refused while a release that requires
+// the migration (or a later one) runs, and allowed once only releases
+// written before it run.
+func TestCanRollback(t *testing.T) {
+	rel := map[string][]string{"v1": {"0003_old"}, "v2": {"0007_split"}, "v3": {"0009_other"}}
+	for _, c := range []struct {
+		running []Running
+		refused string // version, "" when allowed
+	}{
+		{[]Running{{Slot: "blue", Version: "v1", State: SlotLive}, {Slot: "green", Version: "v2", State: SlotWarm}}, "v2"},
+		{[]Running{{Slot: "blue", Version: "v3", State: SlotLive}}, "v3"}, // requires a later migration
+		{[]Running{{Slot: "blue", Version: "v1", State: SlotLive}}, ""},
+		{[]Running{{Slot: "blue", Version: "v0", State: SlotLive}}, ""}, // not in the config: requires nothing
+		{[]Running{{Slot: "blue", State: SlotWarm}}, ""},                // empty slot
+	} {
+		err := CanRollback("0007_split", c.running, rel)
+		var ge *RollbackGateError
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%v: refused: %v", c.running, err)
+		case c.refused != "" && (!errors.As(err, &ge) || ge.Blocking.Version != c.refused || !strings.Contains(err.Error(), "rollback 0007_split refused: slot "+string(ge.Blocking.Slot)+" runs release "+c.refused)):
+			t.Errorf("%v: err = %v, want refused naming %s", c.running, err, c.refused)
+		}
+	}
+}
+
+// TestDeclaredRollbackGate: the engine asks the gate first; a refusal
+// changes nothing, --force with a reason overrides it and is recorded.
+func TestDeclaredRollbackGate(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, Postgres)
+	exec(t, db, customersV1)
+	dir := t.TempDir()
+	writeOps(t, dir, "0001_rename", "operations:\n  - rename_column: {table: customers, from: address, to: postal_address, type: text}\n")
+	var rec recorder
+	var out capture.Buffer
+	e := New(db, load(t, dir), testOptions(&rec, &out))
+	if err := e.Expand(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	gate := func(ctx context.Context, m string) error {
+		return CanRollback(m, []Running{{Slot: "green", Version: "v2", State: SlotLive}}, map[string][]string{"v2": {"0001_rename"}})
+	}
+	if err := e.Rollback(ctx, "0001_rename", RollbackOptions{Gate: gate}); err == nil || !strings.Contains(err.Error(), "slot green runs release v2") {
+		t.Fatalf("rollback while v2 runs: %v, want it refused naming slot green and v2", err)
+	}
+	if ph := phase(t, e, "0001_rename"); ph != PhaseExpanded {
+		t.Errorf("phase after a refused rollback = %s, want expanded", ph)
+	}
+	assertColumns(t, db, []string{"postal_address"}, true)
+	if err := e.Rollback(ctx, "0001_rename", RollbackOptions{Gate: gate, ForceReason: "v2 is crash-looping"}); err != nil {
+		t.Fatalf("forced rollback: %v", err)
+	}
+	assertColumns(t, db, []string{"postal_address"}, false)
+	if evs := rec.of(EventForced); len(evs) != 1 || !strings.Contains(evs[0].Message, "forced: v2 is crash-looping") {
+		t.Errorf("forced events = %v, want one with the reason", evs)
 	}
 }

@@ -36,6 +36,52 @@ func rollbackSteps(d Dialect, m *Migration) ([]Step, error) {
 	return steps, nil
 }
 
+// RollbackOptions are the gate and override of a rollback.
+type RollbackOptions struct {
+	// Gate refuses the rollback of one migration (see RollbackGate); nil
+	// means no gate.
+	Gate func(ctx context.Context, migration string) error
+	// ForceReason, when not empty, overrides a refusing gate; it is
+	// reported as an EventForced.
+	ForceReason string
+}
+
+// RollbackGateError is a running release that needs the shape a rollback
+// would take away.
+type RollbackGateError struct {
+	Migration string
+	Blocking  Running
+}
+
+func (e *RollbackGateError) Error() string {
+	b := e.Blocking
+	return fmt.Sprintf("rollback %s refused: slot %s runs release %s (%s), which requires %s or a later migration in releases.%s.requires, so it uses the new shape the rollback drops; roll back to a release that does not require it and stop %s first (or --force --reason \"…\")",
+		e.Migration, b.Slot, b.Version, b.State, e.Migration, b.Version, b.Version)
+}
+
+// CanRollback refuses the rollback of migration while a running release
+// requires it (or a later migration): that release reads and writes the
+// new shape.
+func CanRollback(migration string, running []Running, releases map[string][]string) error {
+	for _, r := range running {
+		if r.Version != "" && needsNewShape(migration, releases[r.Version]) {
+			return &RollbackGateError{Migration: migration, Blocking: r}
+		}
+	}
+	return nil
+}
+
+// RollbackGate is CanRollback over the releases src says run.
+func RollbackGate(src Releases, releases map[string][]string) func(ctx context.Context, migration string) error {
+	return func(ctx context.Context, migration string) error {
+		running, err := src.Running(ctx)
+		if err != nil {
+			return fmt.Errorf("rollback %s refused: cannot tell which releases are live or warm: %w", migration, err)
+		}
+		return CanRollback(migration, running, releases)
+	}
+}
+
 // Rollback undoes the expand of the ops.yaml migration name while it is
 // expanding or expanded (not once a contract began: that is what restore
 // is for): it drops the new releases' views of its tables, the sync
@@ -43,9 +89,9 @@ func rollbackSteps(d Dialect, m *Migration) ([]Step, error) {
 // (a new column with no old counterpart, a created table) is lost — and
 // removes its history row. The migration is pending again: expand runs it
 // from the start, backfill included. A later migration that is not
-// pending must be rolled back first. Rollback does not ask which releases
-// run: a release that requires name must be stopped first.
-func (e *Engine) Rollback(ctx context.Context, name string) (err error) {
+// pending must be rolled back first. The gate is asked first: a release
+// that requires name must not run.
+func (e *Engine) Rollback(ctx context.Context, name string, o RollbackOptions) (err error) {
 	hist, unlock, err := e.prepare(ctx)
 	if err != nil {
 		return err
@@ -71,6 +117,16 @@ func (e *Engine) Rollback(ctx context.Context, name string) (err error) {
 	steps, err := rollbackSteps(e.db.dialect, m)
 	if err != nil {
 		return err
+	}
+	if o.Gate != nil {
+		if gerr := o.Gate(ctx, name); gerr != nil {
+			if o.ForceReason == "" {
+				e.emit(ctx, Event{Migration: name, Op: OpRollback, Kind: EventRefused, Message: gerr.Error()})
+				return gerr
+			}
+			e.emit(ctx, Event{Migration: name, Op: OpRollback, Kind: EventForced, Message: fmt.Sprintf("%v; forced: %s", gerr, o.ForceReason)})
+			e.say("%s: gate overridden (%v): %s", name, gerr, o.ForceReason)
+		}
 	}
 	rec := hist[name]
 	began := e.opts.Now()
