@@ -401,7 +401,13 @@ func runOpCase(t *testing.T, c opCase) {
 	writing := func(what string, run func() error) {
 		t.Helper()
 		stop := startWriter(t, db, opts.LockTimeout, c.writer)
+		rec.mu.Lock()
+		rec.hook = func(ev Event) { t.Logf("%s: %s %s %s", what, ev.Kind, ev.Op, ev.Message) }
+		rec.mu.Unlock()
 		err := run()
+		rec.mu.Lock()
+		rec.hook = nil
+		rec.mu.Unlock()
 		if n := stop(); n == 0 {
 			t.Errorf("the writer wrote nothing during %s", what)
 		}
@@ -636,9 +642,39 @@ func startWriter(t *testing.T, db *DB, lockTimeout time.Duration, stmts []string
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET lock_timeout = '%dms'", lockTimeout.Milliseconds())); err != nil {
 		t.Fatal(err)
 	}
+	var pid int64
+	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
 	var n atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	// The lock the writer waits for, as pg_locks shows it: a wait for a
+	// row (locktype transactionid or tuple: a backfill batch holds the
+	// rows it updates until it commits) is contention the backfill's
+	// throttle is for, not a long lock of a statement; any other wait
+	// that times out fails the test.
+	var waitMu sync.Mutex
+	var waiting string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			var w sql.NullString
+			err := db.SQL().QueryRowContext(ctx, `SELECT string_agg(l.locktype || ' ' || l.mode || coalesce(' on ' || l.relation::regclass::text, '') || ', blocked by ' || array_to_string(pg_blocking_pids(l.pid), ','), '; ')
+				FROM pg_locks l WHERE l.pid = $1 AND NOT l.granted`, pid).Scan(&w)
+			if err == nil && w.Valid {
+				waitMu.Lock()
+				waiting = w.String
+				waitMu.Unlock()
+			}
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -649,12 +685,21 @@ func startWriter(t *testing.T, db *DB, lockTimeout time.Duration, stmts []string
 			default:
 			}
 			q := stmts[i%len(stmts)]
+			waitMu.Lock()
+			waiting = ""
+			waitMu.Unlock()
 			if _, err := conn.ExecContext(ctx, q); err != nil {
-				switch sqlState(err) {
-				case "42P01", "42703": // undefined_table, undefined_column
+				waitMu.Lock()
+				w := waiting
+				waitMu.Unlock()
+				switch {
+				case sqlState(err) == "42P01", sqlState(err) == "42703": // undefined_table, undefined_column
+					continue
+				case isLockTimeout(err) && (strings.HasPrefix(w, "transactionid ") || strings.HasPrefix(w, "tuple ")):
+					t.Logf("writer: %s: waited over lock_timeout for a row (%s)", q, w)
 					continue
 				}
-				t.Errorf("writer: %s: %v", q, err)
+				t.Errorf("writer: %s: %v; it waited for: %s; other sessions then: %s", q, err, orNone(w), activity(db))
 				return
 			}
 			n.Add(1)
@@ -857,6 +902,20 @@ func TestDeclaredSQLiteRefused(t *testing.T) {
 	}
 }
 
+// activity is what the other sessions of the database are doing, for a
+// writer's failure.
+func activity(db *DB) string {
+	rows, err := db.SQL().Query(`SELECT pid || ' ' || coalesce(state, '') || ' ' || coalesce(wait_event_type || ':' || wait_event, '-') || ' ' || left(regexp_replace(query, '\s+', ' ', 'g'), 120) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		return err.Error()
+	}
+	s, err := scanStrings(rows)
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
 // sqlState is err's SQLSTATE, or "".
 func sqlState(err error) string {
 	var pe *pgconn.PgError
@@ -988,5 +1047,57 @@ func TestDeclaredRollbackGate(t *testing.T) {
 	assertColumns(t, db, []string{"postal_address"}, false)
 	if evs := rec.of(EventForced); len(evs) != 1 || !strings.Contains(evs[0].Message, "forced: v2 is crash-looping") {
 		t.Errorf("forced events = %v, want one with the reason", evs)
+	}
+}
+
+// TestDeclaredValidateSample: --sample N checks a random sample of up to
+// N rows of each table with the generated validators: with every row's
+// shapes disagreeing it reports exactly N of them, on an analyzed table
+// (TABLESAMPLE) and on one never analyzed (ORDER BY random()); a sample
+// as large as the table finds the one bad row by its key; a hand-written
+// validate.sql ignores it.
+func TestDeclaredValidateSample(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, Postgres)
+	exec(t, db, customersV1)
+	exec(t, db, `ALTER TABLE customers SET (autovacuum_enabled = false)`) // analyzed only when the test says
+	exec(t, db, `INSERT INTO customers SELECT i, 'c' || i, 'x' || i FROM generate_series(1, 2000) AS i`)
+	dir := t.TempDir()
+	writeOps(t, dir, "0001_rename", "operations:\n  - rename_column: {table: customers, from: address, to: postal_address, type: text}\n")
+	var rec recorder
+	var out capture.Buffer
+	opts := testOptions(&rec, &out)
+	e := New(db, load(t, dir), opts)
+	if err := e.Expand(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ValidateSample(ctx, nil, 100); err != nil {
+		t.Fatalf("sample of a good table: %v", err)
+	}
+	exec(t, db, `ALTER TABLE customers DISABLE TRIGGER USER`)
+	exec(t, db, `UPDATE customers SET postal_address = 'wrong'`)
+	exec(t, db, `ALTER TABLE customers ENABLE TRIGGER USER`)
+	for _, analyzed := range []bool{false, true} {
+		if analyzed {
+			exec(t, db, `ANALYZE customers`)
+		}
+		var ve *ValidationError
+		err := e.ValidateSample(ctx, nil, 50)
+		if !errors.As(err, &ve) || ve.Found != 50 || ve.Sample != 50 || !strings.Contains(err.Error(), "returned 50 rows of a sample of up to 50") {
+			t.Fatalf("sample of 50 of 2000 bad rows (analyzed %v): %v, want 50 rows found", analyzed, err)
+		}
+		if strings.Contains(ve.SQL, "TABLESAMPLE") != analyzed {
+			t.Errorf("analyzed %v: query %s", analyzed, ve.SQL)
+		}
+	}
+	exec(t, db, `ALTER TABLE customers DISABLE TRIGGER USER`)
+	exec(t, db, `UPDATE customers SET postal_address = address WHERE id <> 1234`)
+	exec(t, db, `ALTER TABLE customers ENABLE TRIGGER USER`)
+	var ve *ValidationError
+	if err := e.ValidateSample(ctx, nil, 5000); !errors.As(err, &ve) || ve.Found != 1 || ve.Rows[0][0] != "1234" {
+		t.Fatalf("sample as large as the table: %v, want the row of key 1234 alone", err)
+	}
+	if err := e.ValidateSample(ctx, nil, -1); err == nil {
+		t.Error("a negative sample was accepted")
 	}
 }
