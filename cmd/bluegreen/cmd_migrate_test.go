@@ -86,8 +86,9 @@ func TestMigrateCLI(t *testing.T) {
 	}
 }
 
-// TestMigrateCLIRollback: `migrate rollback NAME` undoes the expand of an
-// ops.yaml migration; like contract it asks serve which releases run, so
+// TestMigrateCLIRollback: `migrate validate --sample N` checks a sample;
+// `migrate rollback NAME` undoes the expand of an ops.yaml migration; like
+// contract it asks serve which releases run, so
 // without a reachable serve it is refused unless forced with a reason.
 func TestMigrateCLIRollback(t *testing.T) {
 	dir := t.TempDir()
@@ -127,6 +128,12 @@ func TestMigrateCLIRollback(t *testing.T) {
 	}
 	if code, out, stderr := runCLI("migrate", "expand", "-c", cfg); code != 0 || !strings.Contains(out, "0002_rename: expanded") {
 		t.Fatalf("expand: %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI("migrate", "validate", "--sample", "10", "-c", cfg); code != 0 || !strings.Contains(out, "0002_rename: validate.sql passed (1 queries, on a sample of up to 10 rows of each table)") {
+		t.Fatalf("validate --sample 10: %d\n%s%s", code, out, stderr)
+	}
+	if code, _, _ := runCLI("migrate", "validate", "--sample", "-1", "-c", cfg); code != exitUsage {
+		t.Errorf("--sample -1: exit %d, want 2", code)
 	}
 	code, _, stderr := runCLI("migrate", "rollback", "0002_rename", "-c", cfg)
 	if code != exitFailed || !strings.Contains(stderr, "rollback 0002_rename refused: cannot tell which releases are live or warm") {

@@ -867,6 +867,11 @@ func TestDeclaredSQLite(t *testing.T) {
 			if err := e.Validate(ctx, nil); !errors.As(err, &ve) || len(ve.Rows) != 1 || ve.Rows[0][0] != "2" {
 				t.Fatalf("validate of a corrupted row: %v, want a ValidationError naming id 2 alone", err)
 			}
+			// A sample larger than the table is the whole table, drawn
+			// with ORDER BY random() on SQLite.
+			if err := e.ValidateSample(ctx, nil, 100); !errors.As(err, &ve) || ve.Found != 1 || ve.Rows[0][0] != "2" || !strings.Contains(ve.SQL, "ORDER BY random() LIMIT 100") {
+				t.Fatalf("validate --sample 100 of a corrupted row: %v, want id 2 alone", err)
+			}
 			exec(t, db, `DELETE FROM customers WHERE id = 2`)
 			if err := e.Contract(ctx, "", ContractOptions{}); err != nil {
 				t.Fatalf("contract: %v", err)
