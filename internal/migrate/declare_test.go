@@ -410,6 +410,8 @@ func runOpCase(t *testing.T, c opCase) {
 		rec.mu.Unlock()
 		if n := stop(); n == 0 {
 			t.Errorf("the writer wrote nothing during %s", what)
+		} else {
+			t.Logf("%s: the writer made %d writes", what, n)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
