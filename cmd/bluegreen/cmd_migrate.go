@@ -15,7 +15,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
-const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] [--sample N] | rollback NAME [--force --reason R] | restore NAME | repair NAME"
+const migrateArgs = "status | plan [expand|contract|restore|rollback] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] [--sample N] | rollback NAME [--force --reason R] | restore NAME | repair NAME"
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "migrate", migrateArgs)
@@ -89,11 +89,11 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		op := migrate.OpExpand
 		if len(rest) > 0 {
 			switch migrate.Op(rest[0]) {
-			case migrate.OpExpand, migrate.OpContract, migrate.OpRestore:
+			case migrate.OpExpand, migrate.OpContract, migrate.OpRestore, migrate.OpRollback:
 				op, rest = migrate.Op(rest[0]), rest[1:]
 			}
 		}
-		name, err := one(op == migrate.OpRestore)
+		name, err := one(op == migrate.OpRestore || op == migrate.OpRollback)
 		if err != nil {
 			return err
 		}

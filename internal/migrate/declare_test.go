@@ -1024,7 +1024,8 @@ func TestCanRollback(t *testing.T) {
 	}
 }
 
-// TestDeclaredRollbackGate: the engine asks the gate first; a refusal
+// TestDeclaredRollbackGate: plan rollback lists the statements with
+// their locks; the engine asks the gate first; a refusal
 // changes nothing, --force with a reason overrides it and is recorded.
 func TestDeclaredRollbackGate(t *testing.T) {
 	ctx := context.Background()
@@ -1037,6 +1038,21 @@ func TestDeclaredRollbackGate(t *testing.T) {
 	e := New(db, load(t, dir), testOptions(&rec, &out))
 	if err := e.Expand(ctx, ""); err != nil {
 		t.Fatal(err)
+	}
+	p, err := e.Plan(ctx, OpRollback, "0001_rename")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"-- 0001_rename: rollback (phase expanded)",
+		"-- step 1/3, in its own transaction, lock_timeout 200ms: undo of expand\n-- lock: ACCESS EXCLUSIVE",
+		"DROP TRIGGER IF EXISTS bluegreen_sync_0001_customers ON customers;",
+		"DROP FUNCTION IF EXISTS bluegreen_sync_0001_customers();",
+		"ALTER TABLE customers DROP COLUMN IF EXISTS postal_address;",
+	} {
+		if !strings.Contains(p.String(), want) {
+			t.Errorf("plan rollback lacks %q:\n%s", want, p)
+		}
 	}
 	gate := func(ctx context.Context, m string) error {
 		return CanRollback(m, []Running{{Slot: "green", Version: "v2", State: SlotLive}}, map[string][]string{"v2": {"0001_rename"}})
