@@ -15,7 +15,7 @@ import (
 	"github.com/bluegreen-dev/bluegreen/internal/store"
 )
 
-const migrateArgs = "status | plan [expand|contract|restore] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] | restore NAME | repair NAME"
+const migrateArgs = "status | plan [expand|contract|restore|rollback] [NAME] | expand [NAME] | contract [NAME] [--force --reason R] | validate [NAME] [--sample N] | rollback NAME [--force --reason R] | restore NAME | repair NAME"
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "migrate", migrateArgs)
@@ -26,8 +26,9 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	duty := fs.Float64("duty-cycle", migrate.DefaultDutyCycle, "share of time the backfill may run batches, 0 < x <= 1 (1: no pause between batches)")
 	maxRate := fs.Float64("max-rate", 0, "cap on backfill rows per second (0: none)")
 	wait := fs.Duration("wait", time.Minute, "how long to wait for another runner's lock")
-	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape (needs --reason)")
-	reason := fs.String("reason", "", "why the contract is forced; recorded in the history")
+	force := fs.Bool("force", false, "contract even though a live or warm release may need the old shape, or roll back while one needs the new shape (needs --reason)")
+	reason := fs.String("reason", "", "why the contract or rollback is forced; recorded in the history or the event log")
+	sample := fs.Int("sample", 0, "validate: check a random sample of up to N rows of each table with the validators generated from ops.yaml (0: every row)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -38,6 +39,9 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	sub, rest := pos[0], pos[1:]
 	if *duty <= 0 || *duty > 1 {
 		return usageErr("--duty-cycle %v: want a number above 0 and at most 1, such as 0.5", *duty)
+	}
+	if *sample < 0 {
+		return usageErr("--sample %d: want a number of rows, 0 for every row", *sample)
 	}
 	if *maxRate < 0 {
 		return usageErr("--max-rate %v: want rows per second, 0 for no cap", *maxRate)
@@ -85,11 +89,11 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		op := migrate.OpExpand
 		if len(rest) > 0 {
 			switch migrate.Op(rest[0]) {
-			case migrate.OpExpand, migrate.OpContract, migrate.OpRestore:
+			case migrate.OpExpand, migrate.OpContract, migrate.OpRestore, migrate.OpRollback:
 				op, rest = migrate.Op(rest[0]), rest[1:]
 			}
 		}
-		name, err := one(op == migrate.OpRestore)
+		name, err := one(op == migrate.OpRestore || op == migrate.OpRollback)
 		if err != nil {
 			return err
 		}
@@ -124,7 +128,18 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 		if name != "" {
 			names = []string{name}
 		}
-		return failIf(eng.Validate(ctx, names))
+		return failIf(eng.ValidateSample(ctx, names, *sample))
+	case "rollback":
+		name, err := one(true)
+		if err != nil {
+			return err
+		}
+		// Refused while serve runs a release that requires the migration.
+		opts := migrate.RollbackOptions{Gate: migrate.RollbackGate(&serveReleases{cfg: cfg}, schemagate.Gate(cfg).Releases)}
+		if *force {
+			opts.ForceReason = *reason
+		}
+		return failIf(eng.Rollback(ctx, name, opts))
 	case "restore":
 		name, err := one(true)
 		if err != nil {

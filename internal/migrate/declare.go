@@ -53,6 +53,9 @@ type Operation struct {
 	ContractSQL string
 	// RestoreSQL is raw_sql's optional undo of ContractSQL, for restore.
 	RestoreSQL string
+	// RollbackSQL is raw_sql's optional undo of SQL, for a rollback of
+	// the expand; without it the migration cannot be rolled back.
+	RollbackSQL string
 }
 
 // ColumnDef is one column of create_table: a name and its type with any
@@ -240,6 +243,8 @@ func setField(op *Operation, k string, v *yaml.Node) error {
 		op.ContractSQL = s
 	case "restore":
 		op.RestoreSQL = s
+	case "rollback":
+		op.RollbackSQL = s
 	}
 	return nil
 }

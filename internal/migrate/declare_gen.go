@@ -64,16 +64,24 @@ type gen struct {
 	columns, late []string
 	// contract runs after the sync triggers are dropped; restore before
 	// they are made again.
-	contract, restore, validate []string
-	groups                      map[string]*syncGroup
-	order                       []string
-	shapes                      map[string]*tableShape
+	contract, restore []string
+	// validate are the validator queries, each over the rows of one
+	// table as a FROM item that --sample can replace.
+	validate []validator
+	groups   map[string]*syncGroup
+	order    []string
+	shapes   map[string]*tableShape
 	// err is the first operation the dialect cannot do.
 	err error
 	// archivedAs maps table.column, as a contract's DROP COLUMN names it,
 	// to the column's name before the contract runs (alter_column renames
 	// the old column out of the way first).
 	archivedAs map[string]string
+	// undo are the statements that take back what columns made, undoLate
+	// what late made, in the order of ops.yaml (a rollback runs them in
+	// reverse); noUndo is the line of a raw_sql without rollback.
+	undo, undoLate []string
+	noUndo         int
 }
 
 // syncGroup is what one table's operations need kept in step: the columns
@@ -124,6 +132,14 @@ type generation struct {
 	files      generated
 	shapes     map[string]*tableShape
 	archivedAs map[string]string
+	// rollback undoes the expand (sync triggers first, then what expand
+	// added, last first); every statement can run again after a crash.
+	rollback []string
+	// validators are validate.sql's queries, to run over a sample.
+	validators []validator
+	// noUndo is the line of a raw_sql that has no rollback (0 if none):
+	// such a migration cannot be rolled back.
+	noUndo int
 }
 
 // generate turns ops into the five files for dialect d; an operation d
@@ -140,7 +156,7 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
-	var expand, backfill, contract, restore, resync []string
+	var expand, backfill, contract, restore, resync, rollback []string
 	expand = append(expand, g.columns...)
 	for _, t := range g.order {
 		gr := g.groups[t]
@@ -151,11 +167,12 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 		create := gr.sync(d, fn)
 		expand = append(expand, create...)
 		contract = append(contract, dropSync(d, fn, t)...)
+		rollback = append(rollback, dropSync(d, fn, t)...)
 		if len(gr.olds) > 0 {
 			restore = append(restore, gr.restoreFill(d))
 		}
 		resync = append(resync, create...)
-		g.validate = append(g.validate, gr.validator(d, f.Key))
+		g.validate = append(g.validate, validator{table: t, sql: gr.validator(d, f.Key)})
 		if len(gr.news) > 0 {
 			backfill = append(backfill, fmt.Sprintf("-- bluegreen: table=%s key=%s\n%s", t, f.Key, gr.backfill(d, f.Key)))
 		}
@@ -174,12 +191,22 @@ func generate(d Dialect, migration string, f *OpsFile) (*generation, error) {
 		files[FileBackfill] = backfill[0] + ";\n"
 	}
 	if len(g.validate) > 0 {
-		files[FileValidate] = hdr + joinStmts(g.validate)
+		var qs []string
+		for _, v := range g.validate {
+			qs = append(qs, v.sql(everyRow(v.table)))
+		}
+		files[FileValidate] = hdr + joinStmts(qs)
 	}
 	if len(restore) > 0 {
 		files[FileRestore] = hdr + joinStmts(restore)
 	}
-	return &generation{files: files, shapes: g.shapes, archivedAs: g.archivedAs}, nil
+	for i := len(g.undoLate) - 1; i >= 0; i-- {
+		rollback = append(rollback, g.undoLate[i])
+	}
+	for i := len(g.undo) - 1; i >= 0; i-- {
+		rollback = append(rollback, g.undo[i])
+	}
+	return &generation{files: files, shapes: g.shapes, archivedAs: g.archivedAs, rollback: rollback, noUndo: g.noUndo, validators: g.validate}, nil
 }
 
 // syncFunction names the trigger and its function after the migration's
@@ -340,7 +367,7 @@ func allNull(d Dialect, prefix string, ops []Operation) string {
 // validator returns the rows whose shapes disagree: up(old) != new or
 // down(new) != old. A new column with no old counterpart is checked
 // only for being filled.
-func (gr *syncGroup) validator(d Dialect, key string) string {
+func (gr *syncGroup) validator(d Dialect, key string) func(rowsOf) string {
 	var conds []string
 	if len(gr.news) > 0 && len(gr.olds) > 0 {
 		conds = append(conds, distinct(d, cols("", gr.news), exprs(gr.news, false)))
@@ -351,7 +378,29 @@ func (gr *syncGroup) validator(d Dialect, key string) string {
 		conds = append(conds, distinct(d, cols("", gr.olds), exprs(gr.olds, true)))
 	}
 	all := append(append([]Operation(nil), gr.olds...), gr.news...)
-	return fmt.Sprintf("-- %s: up(old) = new and down(new) = old on every row\nSELECT %s, %s FROM %s\nWHERE %s\nORDER BY %s", gr.table, key, cols("", all), gr.table, strings.Join(conds, "\n   OR "), key)
+	return func(from rowsOf) string {
+		return fmt.Sprintf("-- %s: up(old) = new and down(new) = old on every row\nSELECT %s, %s FROM %s\nWHERE %s\nORDER BY %s", gr.table, key, cols("", all), from(""), strings.Join(conds, "\n   OR "), key)
+	}
+}
+
+// validator is one generated validator query over the rows of table.
+type validator struct {
+	table string
+	sql   func(from rowsOf) string
+}
+
+// rowsOf is the FROM item of the rows a validator checks, under alias
+// (the table's own name when ""): every row, or a sample.
+type rowsOf func(alias string) string
+
+// everyRow is the table itself.
+func everyRow(table string) rowsOf {
+	return func(alias string) string {
+		if alias == "" {
+			return table
+		}
+		return table + " AS " + alias
+	}
 }
 
 // restoreFill rebuilds the old columns of rows written after the contract
@@ -406,6 +455,15 @@ func renameIdent(e, from, to string) string {
 		}
 	}
 	return b.String()
+}
+
+// dropColumn is the rollback's statement for a column expand added; on
+// PostgreSQL it can run again (IF EXISTS), SQLite has no IF EXISTS here.
+func (g *gen) dropColumn(table, column string) string {
+	if g.d == SQLite {
+		return fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, column)
+	}
+	return fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table, column)
 }
 
 func joinStmts(s []string) string {

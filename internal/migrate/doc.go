@@ -11,6 +11,10 @@
 //	                           take the runner lock (PostgreSQL advisory lock, SQLite lock
 //	                           file), check checksums, build the plan, run it step by step
 //	e.Validate(ctx, names)     validate.sql queries must return no rows (a gate)
+//	e.ValidateSample(ctx, names, n)
+//	                           the validators generated from ops.yaml over a sample of n rows
+//	e.Rollback(ctx, name, o)   undo the expand of an ops.yaml migration (pending again);
+//	                           CanRollback refuses it while a release that requires it runs
 //	Gate{…}.Check(m, running)  refuses a contract while a release that needs the old shape
 //	                           runs (with the time left), or before bake_time since promotion
 //	NewWatcher(db, set, m)     serve's read-only view: Poll reads the history (metric) and

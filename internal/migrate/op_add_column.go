@@ -13,6 +13,7 @@ var addColumnSpec = opSpec{
 	sqlite:   true,
 	gen: func(g *gen, op Operation) {
 		g.columns = append(g.columns, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", op.Table, op.Column, op.Type))
+		g.undo = append(g.undo, g.dropColumn(op.Table, op.Column))
 		if op.Up != "" {
 			g.group(op.Table).news = append(g.group(op.Table).news, op)
 		}

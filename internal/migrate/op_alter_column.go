@@ -16,6 +16,7 @@ var alterColumnSpec = opSpec{
 		gr := g.group(op.Table)
 		nw, old := shadow("new", op.Column), shadow("old", op.Column)
 		g.columns = append(g.columns, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", op.Table, nw, op.Type))
+		g.undo = append(g.undo, g.dropColumn(op.Table, nw))
 		gr.news = append(gr.news, Operation{Kind: "add_column", Line: op.Line, Table: op.Table, Column: nw, Type: op.Type, Up: op.Up})
 		gr.olds = append(gr.olds, Operation{Kind: "drop_column", Line: op.Line, Table: op.Table, Column: op.Column, Down: renameIdent(op.Down, op.Column, nw)})
 		sh := g.shape(op.Table)

@@ -17,8 +17,11 @@ var addNotNullSpec = opSpec{
 	fields:   []string{"table", "column"},
 	required: []string{"table", "column"},
 	gen: func(g *gen, op Operation) {
-		g.validate = append(g.validate, fmt.Sprintf("-- %s.%s: NOT NULL at contract\nSELECT %s, %s FROM %s WHERE %s IS NULL ORDER BY %s",
-			op.Table, op.Column, g.key, op.Column, op.Table, op.Column, g.key))
+		key := g.key
+		g.validate = append(g.validate, validator{table: op.Table, sql: func(from rowsOf) string {
+			return fmt.Sprintf("-- %s.%s: NOT NULL at contract\nSELECT %s, %s FROM %s WHERE %s IS NULL ORDER BY %s",
+				op.Table, op.Column, key, op.Column, from(""), op.Column, key)
+		}})
 		g.contract = append(g.contract, setNotNull(op.Table, op.Column)...)
 		g.restore = append(g.restore, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", op.Table, op.Column))
 	},
@@ -29,8 +32,11 @@ var addCheckSpec = opSpec{
 	fields:   []string{"table", "name", "check"},
 	required: []string{"table", "name", "check"},
 	gen: func(g *gen, op Operation) {
-		g.validate = append(g.validate, fmt.Sprintf("-- %s: CHECK (%s) at contract\nSELECT %s FROM %s WHERE NOT (%s) ORDER BY %s",
-			op.Name, op.Check, g.key, op.Table, op.Check, g.key))
+		key := g.key
+		g.validate = append(g.validate, validator{table: op.Table, sql: func(from rowsOf) string {
+			return fmt.Sprintf("-- %s: CHECK (%s) at contract\nSELECT %s FROM %s WHERE NOT (%s) ORDER BY %s",
+				op.Name, op.Check, key, from(""), op.Check, key)
+		}})
 		g.contract = append(g.contract,
 			fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", op.Table, op.Name, op.Check),
 			fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", op.Table, op.Name))
@@ -57,9 +63,12 @@ var addForeignKeySpec = opSpec{
 			}
 			on = append(on, fmt.Sprintf("r.%s = t.%s", rc, c))
 		}
-		g.validate = append(g.validate, fmt.Sprintf("-- %s: FOREIGN KEY (%s) REFERENCES %s at contract\nSELECT t.%s, %s FROM %s AS t\nWHERE num_nonnulls(%s) = %d AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE %s)\nORDER BY t.%s",
-			name, strings.Join(op.Columns, ", "), op.References, g.key, prefixed("t.", op.Columns), op.Table,
-			prefixed("t.", op.Columns), len(op.Columns), ref, strings.Join(on, " AND "), g.key))
+		key := g.key
+		g.validate = append(g.validate, validator{table: op.Table, sql: func(from rowsOf) string {
+			return fmt.Sprintf("-- %s: FOREIGN KEY (%s) REFERENCES %s at contract\nSELECT t.%s, %s FROM %s\nWHERE num_nonnulls(%s) = %d AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE %s)\nORDER BY t.%s",
+				name, strings.Join(op.Columns, ", "), op.References, key, prefixed("t.", op.Columns), from("t"),
+				prefixed("t.", op.Columns), len(op.Columns), ref, strings.Join(on, " AND "), key)
+		}})
 		del := ""
 		if op.OnDelete != "" {
 			del = " ON DELETE " + op.OnDelete
@@ -85,8 +94,12 @@ var addUniqueSpec = opSpec{
 		for _, c := range op.Columns {
 			same = append(same, fmt.Sprintf("d.%s = t.%s", c, c))
 		}
-		g.validate = append(g.validate, fmt.Sprintf("-- %s: UNIQUE (%s) at contract; each row shown repeats an earlier one\nSELECT t.%s, %s FROM %s AS t\nWHERE EXISTS (SELECT 1 FROM %s AS d WHERE %s AND d.%s < t.%s)\nORDER BY t.%s",
-			name, strings.Join(op.Columns, ", "), g.key, prefixed("t.", op.Columns), op.Table, op.Table, strings.Join(same, " AND "), g.key, g.key, g.key))
+		key := g.key
+		// A sample checks its rows against every row of the table.
+		g.validate = append(g.validate, validator{table: op.Table, sql: func(from rowsOf) string {
+			return fmt.Sprintf("-- %s: UNIQUE (%s) at contract; each row shown repeats an earlier one\nSELECT t.%s, %s FROM %s\nWHERE EXISTS (SELECT 1 FROM %s AS d WHERE %s AND d.%s < t.%s)\nORDER BY t.%s",
+				name, strings.Join(op.Columns, ", "), key, prefixed("t.", op.Columns), from("t"), op.Table, strings.Join(same, " AND "), key, key, key)
+		}})
 		g.contract = append(g.contract,
 			fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)", name, op.Table, strings.Join(op.Columns, ", ")),
 			fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s", op.Table, name, name))

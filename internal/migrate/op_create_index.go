@@ -20,5 +20,6 @@ var createIndexSpec = opSpec{
 			conc = "CONCURRENTLY "
 		}
 		g.late = append(g.late, fmt.Sprintf("CREATE %sINDEX %s%s ON %s (%s)", u, conc, op.Name, op.Table, strings.Join(op.Columns, ", ")))
+		g.undoLate = append(g.undoLate, fmt.Sprintf("DROP INDEX %sIF EXISTS %s", conc, op.Name))
 	},
 }

@@ -17,5 +17,7 @@ var createTableSpec = opSpec{
 		}
 		g.columns = append(g.columns, fmt.Sprintf("CREATE TABLE %s (%s)", op.Table, strings.Join(defs, ", ")))
 		g.shape(op.Table).created = true
+		// A rollback drops it with what the new release wrote into it.
+		g.undo = append(g.undo, "DROP TABLE IF EXISTS "+op.Table)
 	},
 }

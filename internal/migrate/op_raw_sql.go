@@ -7,11 +7,17 @@ import "fmt"
 // locks nor whether the old release survives it, so plan warns (the lock
 // plan shows for its statements is a guess from their shape).
 var rawSQLSpec = opSpec{
-	fields:   []string{"sql", "contract", "restore"},
+	fields:   []string{"sql", "contract", "restore", "rollback"},
 	required: []string{"sql"},
 	sqlite:   true,
 	gen: func(g *gen, op Operation) {
 		g.columns = append(g.columns, op.SQL)
+		switch {
+		case op.RollbackSQL != "":
+			g.undo = append(g.undo, op.RollbackSQL)
+		case g.noUndo == 0:
+			g.noUndo = op.Line
+		}
 		if op.ContractSQL != "" {
 			g.contract = append(g.contract, op.ContractSQL)
 		}

@@ -12,6 +12,7 @@ var renameColumnSpec = opSpec{
 	gen: func(g *gen, op Operation) {
 		gr := g.group(op.Table)
 		g.columns = append(g.columns, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", op.Table, op.To, op.Type))
+		g.undo = append(g.undo, g.dropColumn(op.Table, op.To))
 		gr.news = append(gr.news, Operation{Kind: "add_column", Line: op.Line, Table: op.Table, Column: op.To, Type: op.Type, Up: op.From})
 		gr.olds = append(gr.olds, Operation{Kind: "drop_column", Line: op.Line, Table: op.Table, Column: op.From, Down: op.To})
 		sh := g.shape(op.Table)

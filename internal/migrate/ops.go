@@ -53,6 +53,21 @@ func (e *Engine) buildPlan(ctx context.Context, hist map[string]*Record, op Op, 
 	if op == OpRestore && name == "" {
 		return nil, fmt.Errorf("restore: name the migration to restore")
 	}
+	if op == OpRollback {
+		if name == "" {
+			return nil, fmt.Errorf("rollback: name the migration to roll back")
+		}
+		m := e.set.Get(name)
+		if m.unsupported != nil {
+			return nil, fmt.Errorf("%s %s: %w", op, m.Name, m.unsupported)
+		}
+		steps, err := rollbackSteps(e.db.dialect, m)
+		if err != nil {
+			return nil, err
+		}
+		p.Items = append(p.Items, Item{Migration: name, Op: op, Phase: phaseOf(hist, name), Steps: steps})
+		return p, nil
+	}
 	for _, m := range e.set {
 		if op == OpRestore && m.Name != name {
 			continue

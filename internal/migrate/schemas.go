@@ -210,11 +210,27 @@ func (e *Engine) releaseNames() []string {
 // releases written before m (the gate has checked none runs), and those
 // of schemas no longer in the config.
 func (e *Engine) dropOldViews(ctx context.Context, m *Migration) error {
+	return e.dropViewsOf(ctx, m, false)
+}
+
+// dropViewsOf drops the views of the engine's schemas that read a column
+// of m's old shape (rollback false: before a contract) or of its new
+// shape, or a table m creates (rollback true: before a rollback drops
+// them).
+func (e *Engine) dropViewsOf(ctx context.Context, m *Migration, rollback bool) error {
 	if e.db.dialect != Postgres {
 		return nil
 	}
+	op, whose := "contract", "an old release's"
+	if rollback {
+		op, whose = "rollback", "a new release's"
+	}
 	for t, sh := range m.shapes(e.db.dialect) {
-		if len(sh.oldOnly) == 0 {
+		cols, whole := sh.oldOnly, false
+		if rollback {
+			cols, whole = sh.newOnly, sh.created
+		}
+		if len(cols) == 0 && !whole {
 			continue
 		}
 		rows, err := e.db.sql.QueryContext(ctx, `SELECT DISTINCT quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
@@ -223,21 +239,21 @@ func (e *Engine) dropOldViews(ctx context.Context, m *Migration) error {
 			JOIN pg_class v ON v.oid = r.ev_class
 			JOIN pg_namespace vn ON vn.oid = v.relnamespace
 			JOIN pg_description ds ON ds.objoid = vn.oid AND ds.classoid = 'pg_namespace'::regclass
-			JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-			WHERE d.refobjid = to_regclass($1) AND a.attname = ANY($2) AND ds.description LIKE $3`,
-			t, sh.oldOnly, schemaComment+"%")
+			LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+			WHERE d.refobjid = to_regclass($1) AND v.oid <> d.refobjid AND ($4 OR a.attname = ANY($2)) AND ds.description LIKE $3`,
+			t, cols, schemaComment+"%", whole)
 		if err != nil {
-			return fmt.Errorf("contract %s: find the views of old releases on %s: %w", m.Name, t, err)
+			return fmt.Errorf("%s %s: find the views on %s: %w", op, m.Name, t, err)
 		}
 		views, err := scanStrings(rows)
 		if err != nil {
-			return fmt.Errorf("contract %s: find the views of old releases on %s: %w", m.Name, t, err)
+			return fmt.Errorf("%s %s: find the views on %s: %w", op, m.Name, t, err)
 		}
 		for _, v := range views {
 			if _, err := e.db.sql.ExecContext(ctx, "DROP VIEW IF EXISTS "+v); err != nil {
-				return fmt.Errorf("contract %s: drop the old release's view %s: %w", m.Name, v, err)
+				return fmt.Errorf("%s %s: drop %s view %s: %w", op, m.Name, whose, v, err)
 			}
-			e.say("%s: dropped view %s (an old release's shape of %s)", m.Name, v, t)
+			e.say("%s: dropped view %s (%s shape of %s)", m.Name, v, whose, t)
 		}
 	}
 	return nil
