@@ -15,6 +15,7 @@ import (
 func FuzzSplitStatements(f *testing.F) {
 	f.Add("CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
 	f.Add("--\x10\n;\x10") // the statement's text also stands in the comment before it
+	f.Add("--\n;-")        // the statement's text is the start of the comment before it
 	f.Fuzz(func(t *testing.T, src string) {
 		if !utf8.ValidString(src) {
 			return // migration files are refused unless UTF-8 (parseFile)
@@ -45,9 +46,12 @@ func FuzzSplitStatements(f *testing.F) {
 }
 
 // locate returns where stmt starts in src such that everything before it
-// is only separators and stmt itself is not inside one of their comments,
-// or -1. The first textual match is not enough: "--x\n;x" holds the
-// statement x inside its comment too.
+// is only separators, stmt itself is not inside one of their comments, and
+// stmt does not begin a comment that runs on past it, or -1. The first
+// textual match is not enough: "--x\n;x" holds the statement x inside its
+// comment too, and "--\n;-" has the statement - as the first byte of its
+// comment (the comment check on gap+stmt alone misses that: "-" is no
+// comment until the byte after it).
 func locate(src, stmt string) int {
 	for from := 0; from <= len(src); from++ {
 		j := strings.Index(src[from:], stmt)
@@ -56,7 +60,8 @@ func locate(src, stmt string) int {
 		}
 		j += from
 		gap := src[:j]
-		if onlySeparators(gap) && stripComments(gap+stmt) == stripComments(gap)+stripComments(stmt) {
+		if onlySeparators(gap) && stripComments(gap+stmt) == stripComments(gap)+stripComments(stmt) &&
+			strings.HasPrefix(stripComments(src[j:]), stripComments(stmt)) {
 			return j
 		}
 		from = j
