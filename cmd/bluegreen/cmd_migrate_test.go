@@ -9,14 +9,16 @@ import (
 	"testing"
 )
 
-// TestMigrateCLI drives `bluegreen migrate` on SQLite as a user would: plan,
-// expand, validate, a contract refused without a reachable serve, forced
-// with a reason, restore; and the exit codes.
-func TestMigrateCLI(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bluegreen.yaml")
+// migrateCLIProject makes a project as `bluegreen init` writes it, with
+// a SQLite database_url in its directory and an admin_listen nothing
+// listens on (contract and rollback cannot ask serve which releases run),
+// and a runCLI that calls the CLI in-process.
+func migrateCLIProject(t *testing.T) (dir, cfg string, runCLI func(args ...string) (int, string, string)) {
+	t.Helper()
+	dir = t.TempDir()
+	cfg = filepath.Join(dir, "bluegreen.yaml")
 	ctx := context.Background()
-	runCLI := func(args ...string) (int, string, string) {
+	runCLI = func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(ctx, args, strings.NewReader(""), &out, &errb)
 		return code, out.String(), errb.String()
@@ -28,13 +30,19 @@ func TestMigrateCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "app.db")
-	text := strings.Replace(string(b), `database_url: ""`, `database_url: "sqlite:`+db+`"`, 1)
-	// Nothing listens here: contract cannot ask serve which releases run.
+	text := strings.Replace(string(b), `database_url: ""`, `database_url: "sqlite:`+filepath.Join(dir, "app.db")+`"`, 1)
 	text = strings.Replace(text, "admin_listen: 127.0.0.1:9090", "admin_listen: 127.0.0.1:1", 1)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, cfg, runCLI
+}
+
+// TestMigrateCLI drives `bluegreen migrate` on SQLite as a user would: plan,
+// expand, validate, a contract refused without a reachable serve, forced
+// with a reason, restore; and the exit codes.
+func TestMigrateCLI(t *testing.T) {
+	dir, cfg, runCLI := migrateCLIProject(t)
 	m := filepath.Join(dir, "migrations", "0001_add_note")
 	if err := os.MkdirAll(m, 0o755); err != nil {
 		t.Fatal(err)
@@ -91,26 +99,7 @@ func TestMigrateCLI(t *testing.T) {
 // contract it asks serve which releases run, so
 // without a reachable serve it is refused unless forced with a reason.
 func TestMigrateCLIRollback(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bluegreen.yaml")
-	ctx := context.Background()
-	runCLI := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, strings.NewReader(""), &out, &errb)
-		return code, out.String(), errb.String()
-	}
-	if code, _, stderr := runCLI("init", "--app", "shop", "-c", cfg); code != 0 {
-		t.Fatalf("init: %d %s", code, stderr)
-	}
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(b), `database_url: ""`, `database_url: "sqlite:`+filepath.Join(dir, "app.db")+`"`, 1)
-	text = strings.Replace(text, "admin_listen: 127.0.0.1:9090", "admin_listen: 127.0.0.1:1", 1)
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg, runCLI := migrateCLIProject(t)
 	for name, ops := range map[string]string{
 		"0001_customers": "operations:\n  - raw_sql: {sql: \"CREATE TABLE customers (id INTEGER PRIMARY KEY, address TEXT)\", rollback: \"DROP TABLE customers\"}\n",
 		"0002_rename":    "operations:\n  - rename_column: {table: customers, from: address, to: postal_address, type: text}\n",

@@ -218,31 +218,22 @@ func (t *throttle) after(took time.Duration, runRows int64, elapsed time.Duratio
 func (e *Engine) backfillBatch(ctx context.Context, m *Migration, rec *Record, lo, hi int64) (int64, error) {
 	var rows int64
 	err := e.withLockRetry(ctx, m.Name, OpExpand, "backfill batch", func(ctx context.Context) error {
-		tx, err := e.db.sql.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		w, err := e.prepareTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, m.Backfill.bind(lo, hi))
-		if err := blocked(err, w.stop()); err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
+		var n int64
 		r := *rec
-		r.BackfillNext = &hi
-		r.BackfillRows += n
-		r.UpdatedAt = e.opts.Now()
-		if err := saveRecord(ctx, e.db, tx, &r); err != nil {
+		err := e.lockedTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, m.Backfill.bind(lo, hi))
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
-		}
-		if err := tx.Commit(); err != nil {
+		}, func(tx *sql.Tx) error {
+			r.BackfillNext = &hi
+			r.BackfillRows += n
+			r.UpdatedAt = e.opts.Now()
+			return saveRecord(ctx, e.db, tx, &r)
+		})
+		if err != nil {
 			return err
 		}
 		*rec = r

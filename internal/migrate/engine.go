@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -237,23 +238,11 @@ func (e *Engine) runStep(ctx context.Context, it *Item, rec *Record, s Step, wha
 			*rec = next
 			return nil
 		}
-		tx, err := e.db.sql.BeginTx(ctx, nil)
+		err := e.lockedTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, s.SQL)
+			return err
+		}, func(tx *sql.Tx) error { return saveRecord(ctx, e.db, tx, &next) })
 		if err != nil {
-			return err
-		}
-		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		w, err := e.prepareTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, s.SQL)
-		if err := blocked(err, w.stop()); err != nil {
-			return err
-		}
-		if err := saveRecord(ctx, e.db, tx, &next); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
 			return err
 		}
 		*rec = next

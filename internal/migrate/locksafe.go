@@ -159,6 +159,31 @@ func blockersOf(ctx context.Context, db *sql.DB, pid int64) ([]Blocker, error) {
 
 // prepareTx sets the lock timeout for a step's transaction and starts the
 // blocker watch; on SQLite it does nothing (busy_timeout applies).
+// lockedTx runs exec in a new transaction with the lock timeout
+// (prepareTx): a lock timeout in it comes back as a blockedError naming
+// who blocked it. Then after (when not nil) runs in the same transaction,
+// with no lock watch, and the transaction commits.
+func (e *Engine) lockedTx(ctx context.Context, exec, after func(*sql.Tx) error) error {
+	tx, err := e.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	w, err := e.prepareTx(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := blocked(exec(tx), w.stop()); err != nil {
+		return err
+	}
+	if after != nil {
+		if err := after(tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 func (e *Engine) prepareTx(ctx context.Context, q querier) (*watch, error) {
 	if e.db.dialect != Postgres {
 		return nil, nil

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -159,20 +160,10 @@ func (e *Engine) execStep(ctx context.Context, s Step) error {
 	if s.NoTx {
 		return e.execAlone(ctx, s)
 	}
-	tx, err := e.db.sql.BeginTx(ctx, nil)
-	if err != nil {
+	return e.lockedTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.SQL)
 		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	w, err := e.prepareTx(ctx, tx)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, s.SQL)
-	if err := blocked(err, w.stop()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	}, nil)
 }
 
 // deleteRecord removes r's history row if it still has r.Version.

@@ -172,22 +172,14 @@ func (e *Engine) syncSchemas(ctx context.Context) error {
 		return err
 	}
 	err = e.withLockRetry(ctx, "", "schemas", "versioned schemas", func(ctx context.Context) error {
-		tx, err := e.db.sql.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		w, err := e.prepareTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for _, s := range stmts {
-			if _, err := tx.ExecContext(ctx, s); err != nil {
-				return blocked(fmt.Errorf("%s: %w", firstLine(s), err), w.stop())
+		return e.lockedTx(ctx, func(tx *sql.Tx) error {
+			for _, s := range stmts {
+				if _, err := tx.ExecContext(ctx, s); err != nil {
+					return fmt.Errorf("%s: %w", firstLine(s), err)
+				}
 			}
-		}
-		w.stop()
-		return tx.Commit()
+			return nil
+		}, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("versioned schemas: %w", err)
