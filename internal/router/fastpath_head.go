@@ -97,8 +97,7 @@ func (h *responseHead) parseStatusLine(line []byte) error {
 }
 
 // addHeaderLine adds one "Name: value" line; the value is trimmed of
-// spaces and tabs. The value's slice is taken from vals when it is the
-// name's first (net/textproto does the same).
+// spaces and tabs (addHeaderValue).
 func (h *responseHead) addHeaderLine(l string, vals *[]string) error {
 	if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
 		return errors.New("obsolete header line folding in response")
@@ -113,20 +112,26 @@ func (h *responseHead) addHeaderLine(l string, vals *[]string) error {
 			return errors.New("invalid byte in header value of " + strconv.Quote(clip(name)))
 		}
 	}
-	key := textproto.CanonicalMIMEHeaderKey(name)
-	if prior, ok := h.header[key]; ok {
-		h.header[key] = append(prior, value)
-		return nil
+	addHeaderValue(h.header, textproto.CanonicalMIMEHeaderKey(name), value, vals)
+	return nil
+}
+
+// addHeaderValue appends value to h[key]. A name's first value takes its
+// slice from vals while it has room, capped so that a second value copies
+// it (net/textproto does the same): a head's values cost one allocation.
+func addHeaderValue(h http.Header, key, value string, vals *[]string) {
+	if prior, ok := h[key]; ok {
+		h[key] = append(prior, value)
+		return
 	}
 	v := *vals
 	if len(v) < cap(v) {
 		v = append(v, value)
 		*vals = v
-		h.header[key] = v[len(v)-1 : len(v) : len(v)]
-		return nil
+		h[key] = v[len(v)-1 : len(v) : len(v)]
+		return
 	}
-	h.header[key] = []string{value}
-	return nil
+	h[key] = []string{value}
 }
 
 // clip shortens b for an error message.

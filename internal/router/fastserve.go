@@ -545,15 +545,7 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 				return nil, false
 			}
 		}
-		key := http.CanonicalHeaderKey(name)
-		if prior, ok := h[key]; ok {
-			h[key] = append(prior, value)
-		} else if len(vals) < cap(vals) {
-			vals = append(vals, value)
-			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
-		} else {
-			h[key] = []string{value}
-		}
+		addHeaderValue(h, http.CanonicalHeaderKey(name), value, &vals)
 	}
 	hosts := h["Host"]
 	if len(hosts) != 1 || !validHost(hosts[0]) {
