@@ -284,15 +284,23 @@ func checkShares(t *testing.T, c *haCluster, samples []sample, rw *routerWatch, 
 	}
 }
 
+// connectDB opens a connection to url of its own, closed when the test
+// ends.
+func connectDB(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // dbLoad is the database's committed transactions per second over d.
 func dbLoad(t *testing.T, url string, d time.Duration) float64 {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close(ctx) }()
+	conn := connectDB(t, url)
 	read := func() int64 {
 		var n int64
 		// The statistics are a snapshot per transaction: clear it first.

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/bluegreen-dev/bluegreen/internal/pgtest"
 	"github.com/bluegreen-dev/bluegreen/internal/slot"
 )
@@ -204,11 +202,7 @@ func (p *serveProc) adminPost(path string) (int, string) {
 func lease(t *testing.T, url string) (string, int64) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close(ctx) }()
+	conn := connectDB(t, url)
 	var (
 		holder string
 		token  int64

@@ -179,15 +179,8 @@ func TestLostLeaseEndsTerm(t *testing.T) {
 	a := start(t, url, "a")
 	waitLeader(t, a)
 	term := <-a.leads
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
 	// Someone else holds it now (as after a pause longer than the TTL).
-	if _, err := conn.Exec(t.Context(), `UPDATE bluegreen_leases SET holder = 'z', token = token + 1, expires_at = clock_timestamp() + interval '1 hour'`); err != nil {
-		t.Fatal(err)
-	}
+	takeOverLease(t, url)
 	select {
 	case <-term.Done():
 	case <-time.After(10 * time.Second):
@@ -196,9 +189,23 @@ func TestLostLeaseEndsTerm(t *testing.T) {
 	if a.Leader() {
 		t.Error("a still says it leads")
 	}
-	err = a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
+	err := a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
 	if err == nil {
 		t.Error("a's write after losing the lease went through")
+	}
+}
+
+// takeOverLease gives the lease to another holder, 'z', with the next
+// token, for an hour, as if that instance had taken it.
+func takeOverLease(t *testing.T, url string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(t.Context(), `UPDATE bluegreen_leases SET holder = 'z', token = token + 1, expires_at = clock_timestamp() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -210,20 +217,13 @@ func TestRefusedWriteEndsTerm(t *testing.T) {
 	a := startTTL(t, url, "a", time.Hour) // renewed every 20 minutes
 	waitLeader(t, a)
 	term := <-a.leads
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(t.Context(), `UPDATE bluegreen_leases SET holder = 'z', token = token + 1, expires_at = clock_timestamp() + interval '1 hour'`); err != nil {
-		t.Fatal(err)
-	}
+	takeOverLease(t, url)
 	select {
 	case <-term.Done():
 		t.Fatal("the term ended before any write was refused")
 	case <-time.After(300 * time.Millisecond):
 	}
-	err = a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
+	err := a.fenced.SaveRoute(t.Context(), "shop", store.Route{Live: "blue", Weights: map[slot.Slot]int{"blue": 100}})
 	var fe *store.FencedError
 	if !errors.As(err, &fe) || fe.Token != 1 || fe.InForce != 2 || fe.Holder != "z" {
 		t.Fatalf("stale write: err = %v, want refused with token 1 < 2 held by z", err)
