@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,10 +36,32 @@ type connLimit struct {
 // last reported for it.
 type limitedConn struct {
 	net.Conn
-	l     *connLimit
-	once  sync.Once
-	state http.ConnState // guarded by l.mu
-	since time.Time      // when it entered state; guarded by l.mu
+	l    *connLimit
+	once sync.Once
+	// st is the state and, for StateNew and StateIdle (the states a
+	// victim is chosen among), when it entered it: nanoseconds since
+	// clockBase shifted left by 3, or'ed with the state. One atomic word,
+	// so that the server's state changes (two per request) take no lock.
+	st atomic.Uint64
+}
+
+// clockBase is the origin of limitedConn's times (a monotonic clock:
+// time.Since of it reads no wall clock).
+var clockBase = time.Now()
+
+func (c *limitedConn) set(st http.ConnState) {
+	v := uint64(st) & 7
+	if st == http.StateNew || st == http.StateIdle {
+		v |= uint64(time.Since(clockBase)) << 3
+	}
+	c.st.Store(v)
+}
+
+// state is the connection's state and when it entered it (0 for a state
+// other than StateNew and StateIdle).
+func (c *limitedConn) state() (http.ConnState, uint64) {
+	v := c.st.Load()
+	return http.ConnState(v & 7), v >> 3
 }
 
 // connMetrics are the listeners' connection metrics.
@@ -78,7 +101,8 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: time.Now()}
+		lc := &limitedConn{Conn: c, l: l}
+		lc.set(http.StateNew)
 		victim, ok := l.admit(lc)
 		if victim != nil {
 			_ = victim.Conn.Close()
@@ -107,7 +131,7 @@ func (l *connLimit) admit(lc *limitedConn) (victim *limitedConn, ok bool) {
 			l.lastLog = now
 			if victim != nil {
 				l.log.Warn("listener at limits.max_connections: closing the oldest connection without a request in progress to make room",
-					"listener", l.name, "max_connections", l.max, "closed_state", victim.state.String(), "closed_remote", victim.RemoteAddr().String())
+					"listener", l.name, "max_connections", l.max, "closed_state", victimState(victim).String(), "closed_remote", victim.RemoteAddr().String())
 			} else {
 				l.log.Warn("listener at limits.max_connections and every connection is busy: refusing new connections",
 					"listener", l.name, "max_connections", l.max)
@@ -129,16 +153,24 @@ func (l *connLimit) admit(lc *limitedConn) (victim *limitedConn, ok bool) {
 // of the accept queue — behind the slowloris connections that fill it in
 // an attack — while the latter is what such an attack holds open.
 func (l *connLimit) victimLocked() (victim *limitedConn) {
+	var vst http.ConnState
+	var vsince uint64
 	for c := range l.conns {
+		st, since := c.state()
 		switch {
-		case c.state != http.StateNew && c.state != http.StateIdle:
+		case st != http.StateNew && st != http.StateIdle:
 		case victim == nil,
-			c.state == http.StateNew && victim.state == http.StateIdle,
-			c.state == victim.state && c.since.Before(victim.since):
-			victim = c
+			st == http.StateNew && vst == http.StateIdle,
+			st == vst && since < vsince:
+			victim, vst, vsince = c, st, since
 		}
 	}
 	return victim
+}
+
+func victimState(c *limitedConn) http.ConnState {
+	st, _ := c.state()
+	return st
 }
 
 // connState is the http.Server's ConnState hook: it follows each
@@ -155,9 +187,7 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 		lc.forget()
 		return
 	}
-	l.mu.Lock()
-	lc.state, lc.since = st, time.Now()
-	l.mu.Unlock()
+	lc.set(st)
 }
 
 // Close closes the connection and counts it out (a hijacked connection is

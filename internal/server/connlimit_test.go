@@ -266,7 +266,7 @@ func TestConnLimitRefusesWhenAllBusy(t *testing.T) {
 		cl.mu.Lock()
 		active := 0
 		for c := range cl.conns {
-			if c.state == http.StateActive {
+			if st, _ := c.state(); st == http.StateActive {
 				active++
 			}
 		}
@@ -343,7 +343,7 @@ func TestConnLimitEvictsUnfinishedBeforeIdle(t *testing.T) {
 		defer cl.mu.Unlock()
 		total = len(cl.conns)
 		for c := range cl.conns {
-			switch c.state {
+			switch st, _ := c.state(); st {
 			case http.StateIdle:
 				idle++
 			case http.StateNew:
