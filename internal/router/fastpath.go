@@ -183,9 +183,15 @@ func (t *fastTransport) CloseIdleConnections() {
 	}
 }
 
-// reqWriteExclude are the headers written apart from req.Header, as
-// net/http's request writer does.
-var reqWriteExclude = map[string]bool{"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true}
+// reqWritten reports whether k is one of the headers written apart from
+// req.Header, as net/http's request writer does.
+func reqWritten(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
 
 // replayable reports whether req may be sent again on a new connection
 // after a stale pooled one failed before any response byte, with the
@@ -348,7 +354,7 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 			bw.WriteString("Connection: close\r\n")
 		}
 	}
-	if err := req.Header.WriteSubset(bw, reqWriteExclude); err != nil {
+	if err := writeHeaders(bw, req.Header, reqWritten); err != nil {
 		return err
 	}
 	bw.WriteString("\r\n")

@@ -21,11 +21,6 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 	out.Body = nil
 	out.Close = false
 	out.RequestURI = ""
-	removeHopByHop(out.Header)
-	delete(out.Header, "Forwarded")
-	delete(out.Header, "X-Forwarded-For")
-	delete(out.Header, "X-Forwarded-Host")
-	delete(out.Header, "X-Forwarded-Proto")
 	r.rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = noUserAgent
@@ -80,11 +75,13 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 	}
 }
 
-// cloneOutbound is in.Clone for proxyDirect: the request and its URL are
-// copied, the header map is new with room for the X-Forwarded-* the
-// rewrite adds, and its value slices are in's, capped so that an append
-// copies (what the rewrite changes it replaces or deletes, never edits in
-// place).
+// cloneOutbound is in.Clone for proxyDirect, with the headers
+// ReverseProxy removes before its Rewrite (the hop-by-hop ones, those
+// Connection names, Forwarded and X-Forwarded-*) left out as it copies:
+// the request and its URL are copied, the header map is new with room for
+// the X-Forwarded-* the rewrite adds, and its value slices are in's,
+// capped so that an append copies (what the rewrite changes it replaces or
+// deletes, never edits in place).
 func cloneOutbound(in *http.Request) *http.Request {
 	out := new(http.Request)
 	*out = *in
@@ -92,8 +89,11 @@ func cloneOutbound(in *http.Request) *http.Request {
 	out.URL = &u
 	h := make(http.Header, len(in.Header)+4)
 	for k, vv := range in.Header {
-		h[k] = vv[:len(vv):len(vv)]
+		if !hopByHop(k) && !forwardedHeader(k) {
+			h[k] = vv[:len(vv):len(vv)]
+		}
 	}
+	removeConnectionNamed(h, in.Header["Connection"])
 	out.Header = h
 	if in.Trailer != nil {
 		out.Trailer = in.Trailer.Clone()
@@ -142,21 +142,45 @@ func copyTo(w *directWriter, body io.Reader, buf []byte, stream bool) error {
 	}
 }
 
-// hopHeaders are the hop-by-hop headers a proxy removes (RFC 9110
-// §7.6.1), as ReverseProxy lists them.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // removeHopByHop removes the hop-by-hop headers of h and those its
 // Connection header names.
 func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
+	removeConnectionNamed(h, h["Connection"])
+	for k := range h {
+		if hopByHop(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// removeConnectionNamed removes from h the headers a Connection header
+// with values conn names.
+func removeConnectionNamed(h http.Header, conn []string) {
+	for _, f := range conn {
 		for sf := range strings.SplitSeq(f, ",") {
 			if sf = strings.TrimSpace(sf); sf != "" {
 				delete(h, http.CanonicalHeaderKey(sf))
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+}
+
+// hopByHop reports whether the canonical header name k is a hop-by-hop
+// header a proxy removes (RFC 9110 §7.6.1), as ReverseProxy lists them.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
 	}
+	return false
+}
+
+// forwardedHeader reports whether k is one of the headers ReverseProxy
+// drops before its Rewrite sets them anew.
+func forwardedHeader(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -522,7 +523,7 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 	rawTarget := text[:len(target)]
 	text = text[len(line)-sp1-1:]
 	text = strings.TrimPrefix(text, "\r\n")
-	u, err := url.ParseRequestURI(rawTarget)
+	u, err := parseTarget(rawTarget)
 	if err != nil {
 		return nil, false
 	}
@@ -579,6 +580,31 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 	}
 	return req.WithContext(dc.fl.ctx), true
 }
+
+// parseTarget is url.ParseRequestURI for an origin-form target; a plain
+// one (a path of bytes that need no escaping, and a query) is taken apart
+// without the parser, to the same URL.
+func parseTarget(raw string) (*url.URL, error) {
+	path, query, hasQuery := strings.Cut(raw, "?")
+	if len(path) == 0 || path[0] != '/' || hasQuery && query == "" || strings.IndexByte(query, '#') >= 0 {
+		return url.ParseRequestURI(raw)
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return url.ParseRequestURI(raw)
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, nil
+}
+
+// plainPathByte holds the bytes a URL path keeps as they are (url's
+// shouldEscape in path mode says no escape), but '%'.
+var plainPathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/$&+,:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // validHost is net/http's check of a Host header's characters, in short.
 func validHost(h string) bool {
@@ -935,7 +961,7 @@ func (w *directWriter) commit(next []byte) {
 		}
 		h.WriteSubset(bw, ex)
 	} else {
-		h.Write(bw)
+		writeHeaders(bw, h, nil)
 	}
 	for i, name := range [5]string{"Content-Length", "Content-Type", "Connection", "Transfer-Encoding", "Date"} {
 		if extra[i] != "" {
@@ -987,6 +1013,54 @@ func (w *directWriter) finish() error {
 	}
 	return bw.Flush()
 }
+
+// writeHeaders writes h as http.Header.WriteSubset does (names sorted,
+// invalid ones left out, each value with CR and LF made spaces and
+// trimmed), without its pooled sorter; skip leaves out the names it
+// returns true for (nil: none).
+func writeHeaders(bw *bufio.Writer, h http.Header, skip func(string) bool) error {
+	type kv struct {
+		k  string
+		vv []string
+	}
+	var arr [24]kv
+	if len(h) > len(arr) {
+		ex := make(map[string]bool)
+		for k := range h {
+			if skip != nil && skip(k) {
+				ex[k] = true
+			}
+		}
+		return h.WriteSubset(bw, ex)
+	}
+	kvs := arr[:0]
+	for k, vv := range h {
+		if (skip == nil || !skip(k)) && validHeaderName(k) {
+			kvs = append(kvs, kv{k, vv})
+		}
+	}
+	for i := 1; i < len(kvs); i++ { // insertion sort: a head has few names
+		for j := i; j > 0 && kvs[j].k < kvs[j-1].k; j-- {
+			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
+		}
+	}
+	var err error
+	for _, e := range kvs {
+		for _, v := range e.vv {
+			if strings.ContainsAny(v, "\r\n") {
+				v = newlineToSpace.Replace(v)
+			}
+			bw.WriteString(e.k)
+			bw.WriteString(": ")
+			bw.WriteString(textproto.TrimString(v))
+			_, err = bw.WriteString("\r\n")
+		}
+	}
+	return err
+}
+
+// newlineToSpace is net/http's headerNewlineToSpace.
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 func writeHeaderLine(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)

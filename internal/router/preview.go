@@ -60,10 +60,19 @@ func validHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
-	for _, c := range []byte(s) {
-		if c >= 0x7f || c <= ' ' || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+	for i := 0; i < len(s); i++ {
+		if !tokenByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// tokenByte holds the bytes a token may have (RFC 9110 §5.6.2: visible
+// ASCII but the delimiters), one lookup per byte.
+var tokenByte = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c)
+	}
+	return t
+}()
