@@ -67,6 +67,7 @@ type fastConn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time // when it was last put back idle
+	rd   readDeadline
 }
 
 // fastEligible reports whether req can take the fast path.
@@ -240,7 +241,7 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 		return fail(err, true)
 	}
 	if d := fc.t.headerTimeout; d > 0 {
-		fc.c.SetReadDeadline(time.Now().Add(d))
+		fc.rd.set(fc.c, d)
 	}
 	resp, err := fc.readResponse(req)
 	if err != nil {
@@ -256,7 +257,7 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 		// The body is read without the head's deadline. One already in
 		// the buffer reads nothing more from the connection, and the next
 		// exchange on it sets its own deadline before it reads: no call.
-		fc.c.SetReadDeadline(time.Time{})
+		fc.rd.set(fc.c, 0)
 	}
 	fb.watch = w
 	return resp, false, nil
@@ -341,7 +342,10 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 	}
 	if ua != "" {
 		bw.WriteString("User-Agent: ")
-		bw.WriteString(headerValueReplacer.Replace(ua))
+		if strings.ContainsAny(ua, "\r\n") {
+			ua = headerValueReplacer.Replace(ua) // allocates even when it replaces nothing
+		}
+		bw.WriteString(ua)
 		bw.WriteString("\r\n")
 	}
 	if req.ContentLength > 0 || (req.ContentLength == 0 && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch)) {
@@ -462,7 +466,13 @@ func (fc *fastConn) readHead() (responseHead, error) {
 // http.Transport does (RFC 9112 §6.3).
 func (fc *fastConn) response(req *http.Request, head responseHead) (*http.Response, error) {
 	h := head.header
-	resp := &http.Response{
+	// The response and its body reader in one allocation.
+	rb := &struct {
+		resp http.Response
+		body fastBody
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
 		Status:     statusLine(head.status),
 		StatusCode: head.status,
 		Proto:      protoNames[head.minor&1],
@@ -511,7 +521,8 @@ func (fc *fastConn) response(req *http.Request, head responseHead) (*http.Respon
 		delete(h, "Trailer")
 	}
 	resp.ContentLength = length
-	fb := &fastBody{fc: fc, resp: resp}
+	fb := &rb.body
+	fb.fc, fb.resp = fc, resp
 	resp.Body = fb
 	noBody := req.Method == http.MethodHead || head.status == http.StatusNoContent || head.status == http.StatusNotModified
 	switch {

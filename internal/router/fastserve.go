@@ -60,10 +60,13 @@ type FastListener struct {
 
 	start   sync.Once
 	handoff chan net.Conn
-	errc    chan error
-	done    chan struct{}
-	closing atomic.Bool
-	closeMu sync.Once
+	// baseReq is base's request, made once.
+	baseOnce sync.Once
+	baseReq  *http.Request
+	errc     chan error
+	done     chan struct{}
+	closing  atomic.Bool
+	closeMu  sync.Once
 
 	mu    sync.Mutex
 	conns map[*directConn]struct{}
@@ -223,6 +226,33 @@ type directConn struct {
 	// is its outcome.
 	readFn  func(uintptr) bool
 	readErr error
+	// rd is the connection's read deadline (the serving goroutine's).
+	rd readDeadline
+}
+
+// readDeadline keeps a connection's read deadline as last set, so that a
+// keep-alive connection moves it once a second at most rather than once
+// per request: setting a deadline is a timer operation in Go's runtime.
+type readDeadline struct{ at time.Time }
+
+// set makes c's reads end at most d from now (0: no limit). A deadline
+// already set that ends no later, and less than a second (a sixteenth
+// of d, for d under 16s) before, is kept: the limit a client or an
+// instance gets is d less that at most.
+func (rd *readDeadline) set(c net.Conn, d time.Duration) {
+	if d <= 0 {
+		if !rd.at.IsZero() {
+			rd.at = time.Time{}
+			c.SetReadDeadline(time.Time{})
+		}
+		return
+	}
+	want := time.Now().Add(d)
+	if !rd.at.IsZero() && !rd.at.After(want) && want.Sub(rd.at) < min(d/16, time.Second) {
+		return
+	}
+	rd.at = want
+	c.SetReadDeadline(want)
 }
 
 // readBuf is a client connection's read buffer.
@@ -390,11 +420,7 @@ func (dc *directConn) waitRequest(d time.Duration) error {
 		return nil // pipelined
 	}
 	dc.release()
-	if d > 0 {
-		dc.c.SetReadDeadline(time.Now().Add(d))
-	} else {
-		dc.c.SetReadDeadline(time.Time{})
-	}
+	dc.rd.set(dc.c, d)
 	return dc.fill()
 }
 
@@ -423,11 +449,15 @@ func (dc *directConn) serve() {
 			dc.end(true)
 			return
 		}
-		if !first && opts.ReadHeaderTimeout > 0 {
-			dc.c.SetReadDeadline(time.Now().Add(opts.ReadHeaderTimeout))
+		// A later request's head is read under ReadHeaderTimeout from
+		// when it is found not whole in the first read (readHead); one
+		// that came whole needs no deadline of its own.
+		headTimeout := opts.ReadHeaderTimeout
+		if first {
+			headTimeout = 0 // the connection's deadline covers it
 		}
 		first = false
-		head, ok := dc.readHead()
+		head, ok := dc.readHead(headTimeout)
 		if !ok {
 			dc.handOff()
 			return
@@ -446,7 +476,7 @@ func (dc *directConn) serve() {
 			// The handler reads the body without the head's deadline. A
 			// request without one reads nothing more until waitRequest,
 			// which sets the next deadline itself: no call for it.
-			dc.c.SetReadDeadline(time.Time{})
+			dc.rd.set(dc.c, 0)
 		}
 		// Active once the head is read, as net/http says it: a client
 		// still sending its head (slowloris) stays evictable at
@@ -461,12 +491,18 @@ func (dc *directConn) serve() {
 
 // readHead returns the buffered request head (through its blank line);
 // false when it does not fit the read buffer (net/http takes it), nil and
-// true when the connection ended or timed out inside it.
-func (dc *directConn) readHead() ([]byte, bool) {
+// true when the connection ended or timed out inside it. When the head is
+// not whole in what was read, the rest must come within d (0: the
+// deadline set stays).
+func (dc *directConn) readHead(d time.Duration) ([]byte, bool) {
 	for {
 		buf := dc.buffered()
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			return buf[:i+4], true
+		}
+		if d > 0 {
+			dc.rd.set(dc.c, d)
+			d = 0
 		}
 		if err := dc.fill(); err != nil {
 			if err == errHeadTooLarge {
@@ -569,16 +605,26 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 		}
 		length = int64(n)
 	}
-	req := &http.Request{
-		Method: m, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: hosts[0], RemoteAddr: dc.remote, RequestURI: rawTarget,
-		ContentLength: length, Body: http.NoBody,
-		Close: headerHasToken(h["Connection"], "close"),
-	}
+	// A copy of the listener's request, which holds the base context (a
+	// request's context can be set only by WithContext, a second copy).
+	req := new(http.Request)
+	*req = *dc.fl.base()
+	req.Method, req.URL, req.Header, req.Host = m, u, h, hosts[0]
+	req.RemoteAddr, req.RequestURI, req.ContentLength = dc.remote, rawTarget, length
+	req.Close = headerHasToken(h["Connection"], "close")
 	if length > 0 {
 		req.Body = &directBody{lr: io.LimitedReader{R: dc, N: length}}
 	}
-	return req.WithContext(dc.fl.ctx), true
+	return req, true
+}
+
+// base is the request the parsed ones start from: no method, URL or
+// header yet, HTTP/1.1, no body, and the listener's base context.
+func (fl *FastListener) base() *http.Request {
+	fl.baseOnce.Do(func() {
+		fl.baseReq = (&http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody}).WithContext(fl.ctx)
+	})
+	return fl.baseReq
 }
 
 // parseTarget is url.ParseRequestURI for an origin-form target; a plain
