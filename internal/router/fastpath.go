@@ -66,7 +66,7 @@ type fastConn struct {
 	c    net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
-	used time.Time // when it was last put back idle
+	used time.Duration // monoNow() when it was last put back idle
 	rd   readDeadline
 }
 
@@ -134,13 +134,13 @@ func closeReqBody(req *http.Request) {
 // get returns an idle connection to addr (when pooled is set), or dials
 // one.
 func (t *fastTransport) get(ctx context.Context, addr string, pooled bool) (*fastConn, bool, error) {
-	now := time.Now()
+	now := monoNow()
 	t.mu.Lock()
 	for l := t.idle[addr]; pooled && len(l) > 0; l = t.idle[addr] {
 		fc := l[len(l)-1]
 		l[len(l)-1] = nil
 		t.idle[addr] = l[:len(l)-1]
-		if now.Sub(fc.used) < idleConnTimeout {
+		if now-fc.used < idleConnTimeout {
 			t.mu.Unlock()
 			return fc, true, nil
 		}
@@ -156,7 +156,7 @@ func (t *fastTransport) get(ctx context.Context, addr string, pooled bool) (*fas
 
 // put returns fc to the idle pool, or closes it when the pool is full.
 func (t *fastTransport) put(fc *fastConn) {
-	fc.used = time.Now()
+	fc.used = monoNow()
 	t.mu.Lock()
 	l := t.idle[fc.addr]
 	if len(l) >= maxIdleConnsPerHost {

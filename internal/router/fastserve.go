@@ -233,7 +233,16 @@ type directConn struct {
 // readDeadline keeps a connection's read deadline as last set, so that a
 // keep-alive connection moves it once a second at most rather than once
 // per request: setting a deadline is a timer operation in Go's runtime.
-type readDeadline struct{ at time.Time }
+type readDeadline struct {
+	at time.Duration // monoNow() of the deadline; 0: none
+}
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow is the monotonic clock (time.Since of a time with a monotonic
+// reading reads no wall clock: cheaper than time.Now).
+func monoNow() time.Duration { return time.Since(monoBase) }
 
 // set makes c's reads end at most d from now (0: no limit). A deadline
 // already set that ends no later, and less than a second (a sixteenth
@@ -241,18 +250,18 @@ type readDeadline struct{ at time.Time }
 // instance gets is d less that at most.
 func (rd *readDeadline) set(c net.Conn, d time.Duration) {
 	if d <= 0 {
-		if !rd.at.IsZero() {
-			rd.at = time.Time{}
+		if rd.at != 0 {
+			rd.at = 0
 			c.SetReadDeadline(time.Time{})
 		}
 		return
 	}
-	want := time.Now().Add(d)
-	if !rd.at.IsZero() && !rd.at.After(want) && want.Sub(rd.at) < min(d/16, time.Second) {
+	want := monoNow() + d
+	if rd.at != 0 && rd.at <= want && want-rd.at < min(d/16, time.Second) {
 		return
 	}
 	rd.at = want
-	c.SetReadDeadline(want)
+	c.SetReadDeadline(time.Now().Add(d))
 }
 
 // readBuf is a client connection's read buffer.
@@ -1140,18 +1149,23 @@ func bodyAllowed(code int) bool {
 
 // httpDate is the Date header value, formatted once a second.
 func httpDate() string {
-	now := time.Now().Unix()
-	if d := cachedDate.Load(); d != nil && d.sec == now {
+	mono := monoNow()
+	if d := cachedDate.Load(); d != nil && mono < d.until {
 		return d.s
 	}
-	d := &dateCache{sec: now, s: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	now := time.Now()
+	d := &dateCache{
+		until: mono + time.Second - time.Duration(now.Nanosecond()), // the end of this second
+		s:     now.UTC().Format(http.TimeFormat),
+	}
 	cachedDate.Store(d)
 	return d.s
 }
 
+// dateCache is a Date value and the monoNow() until which it is right.
 type dateCache struct {
-	sec int64
-	s   string
+	until time.Duration
+	s     string
 }
 
 var cachedDate atomic.Pointer[dateCache]

@@ -248,3 +248,25 @@ func TestFastListenerUnfinishedHead(t *testing.T) {
 		t.Fatalf("states %v, want New first", seen)
 	}
 }
+
+// TestHTTPDate: the cached Date value is the current second's, also
+// across second boundaries (the cache ends with its second).
+func TestHTTPDate(t *testing.T) {
+	seen := map[string]bool{}
+	for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		before := time.Now().Unix()
+		d := httpDate()
+		after := time.Now().Unix()
+		at, err := http.ParseTime(d)
+		if err != nil {
+			t.Fatalf("Date %q: %v", d, err)
+		}
+		if s := at.Unix(); s < before || s > after {
+			t.Fatalf("Date %q is second %d, read between seconds %d and %d", d, s, before, after)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("1.2 s of Date values gave %d distinct seconds: %v", len(seen), seen)
+	}
+}
