@@ -342,10 +342,7 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 	}
 	if ua != "" {
 		bw.WriteString("User-Agent: ")
-		if strings.ContainsAny(ua, "\r\n") {
-			ua = headerValueReplacer.Replace(ua) // allocates even when it replaces nothing
-		}
-		bw.WriteString(ua)
+		bw.WriteString(cleanHeaderValue(ua))
 		bw.WriteString("\r\n")
 	}
 	if req.ContentLength > 0 || (req.ContentLength == 0 && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch)) {
@@ -373,8 +370,6 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 	}
 	return bw.Flush()
 }
-
-var headerValueReplacer = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
 // readResponse reads the response head and sets up its body reader.
 func (fc *fastConn) readResponse(req *http.Request) (*http.Response, error) {
@@ -481,7 +476,7 @@ func (fc *fastConn) response(req *http.Request, head responseHead) (*http.Respon
 		Header:     h,
 		Request:    req,
 	}
-	resp.Close = req.Close || connectionHas(h, "close") || (head.minor == 0 && !connectionHas(h, "keep-alive"))
+	resp.Close = req.Close || headerHasToken(h["Connection"], "close") || (head.minor == 0 && !headerHasToken(h["Connection"], "keep-alive"))
 	chunked := false
 	if te, ok := h["Transfer-Encoding"]; ok {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") || head.minor == 0 {
@@ -551,18 +546,6 @@ func (fc *fastConn) response(req *http.Request, head responseHead) (*http.Respon
 		fb.toClose = true
 	}
 	return resp, nil
-}
-
-// connectionHas reports whether the Connection header lists token.
-func connectionHas(h http.Header, token string) bool {
-	for _, v := range h["Connection"] {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 type eofReader struct{}

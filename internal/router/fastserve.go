@@ -1109,16 +1109,23 @@ func writeHeaders(bw *bufio.Writer, h http.Header, skip func(string) bool) error
 	var err error
 	for _, e := range kvs {
 		for _, v := range e.vv {
-			if strings.ContainsAny(v, "\r\n") {
-				v = newlineToSpace.Replace(v)
-			}
 			bw.WriteString(e.k)
 			bw.WriteString(": ")
-			bw.WriteString(textproto.TrimString(v))
+			bw.WriteString(cleanHeaderValue(v))
 			_, err = bw.WriteString("\r\n")
 		}
 	}
 	return err
+}
+
+// cleanHeaderValue is a header value as net/http writes it: each CR and
+// LF made a space, then trimmed. (The replacer only when there is one:
+// strings.Replacer allocates even when it replaces nothing.)
+func cleanHeaderValue(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = newlineToSpace.Replace(v)
+	}
+	return textproto.TrimString(v)
 }
 
 // newlineToSpace is net/http's headerNewlineToSpace.
@@ -1127,7 +1134,7 @@ var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 func writeHeaderLine(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)
 	bw.WriteString(": ")
-	bw.WriteString(headerValueReplacer.Replace(strings.TrimSpace(v)))
+	bw.WriteString(cleanHeaderValue(v))
 	bw.WriteString("\r\n")
 }
 
