@@ -433,11 +433,11 @@ func (dc *directConn) waitRequest(d time.Duration) error {
 	}
 	dc.release()
 	dc.rd.set(dc.c, d)
-	if dc.idle.Load() && dc.fl.closing.Load() {
+	if dc.fl.closing.Load() {
 		// Close may have set its past deadline on this idle connection
-		// just before the line above moved it: close now rather than at
-		// the idle timeout. (Close sets closing first, so one of the two
-		// sees the other.)
+		// (serve marks it idle before the wait) just before the line
+		// above moved it: close now rather than at the idle timeout.
+		// (Close sets closing first, so one of the two sees the other.)
 		return net.ErrClosed
 	}
 	return dc.fill()
