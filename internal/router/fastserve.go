@@ -104,9 +104,8 @@ func (fl *FastListener) Accept() (net.Conn, error) {
 // Addr is the inner listener's address.
 func (fl *FastListener) Addr() net.Addr { return fl.inner.Addr() }
 
-// Close stops accepting and closes the connections waiting for a request
-// (idle between requests, or new and yet to send one); those serving a
-// request close after its response (Connection: close).
+// Close stops accepting and closes the connections idle between requests;
+// those serving a request close after its response (Connection: close).
 func (fl *FastListener) Close() error {
 	var err error
 	fl.closeMu.Do(func() {
@@ -220,8 +219,6 @@ type directConn struct {
 	// from the pool only when bytes arrive).
 	rb   *readBuf
 	r, w int
-	// idle is set while the connection waits for a request's first
-	// bytes (between requests, or a new one before its first).
 	idle atomic.Bool
 	// holding is rb != nil, for tests on other goroutines.
 	holding atomic.Bool
@@ -433,11 +430,11 @@ func (dc *directConn) waitRequest(d time.Duration) error {
 	}
 	dc.release()
 	dc.rd.set(dc.c, d)
-	if dc.fl.closing.Load() {
+	if dc.idle.Load() && dc.fl.closing.Load() {
 		// Close may have set its past deadline on this idle connection
-		// (serve marks it idle before the wait) just before the line
-		// above moved it: close now rather than at the idle timeout.
-		// (Close sets closing first, so one of the two sees the other.)
+		// just before the line above moved it: close now rather than at
+		// the idle timeout. (Close sets closing first, so one of the two
+		// sees the other.)
 		return net.ErrClosed
 	}
 	return dc.fill()
@@ -454,15 +451,12 @@ func (dc *directConn) serve() {
 		if first {
 			wait = opts.ReadHeaderTimeout
 		}
-		// Waiting for a request's first bytes, also a new connection's
-		// first request (a client may dial one it does not use yet):
-		// Close wakes it.
-		dc.idle.Store(true)
-		if dc.fl.closing.Load() {
-			dc.end(true)
-			return
-		}
 		if !first {
+			dc.idle.Store(true)
+			if dc.fl.closing.Load() {
+				dc.end(true)
+				return
+			}
 			dc.state(http.StateIdle)
 		}
 		err := dc.waitRequest(wait)

@@ -173,7 +173,7 @@ func TestFastListenerIdleAndClose(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// Every connection waits without a read buffer: those that
-		// served a request and any the client dialed spare (idle too).
+		// served a request (idle) and any the client dialed spare.
 		idle, free := 0, 0
 		fl.mu.Lock()
 		for dc := range fl.conns {
@@ -268,39 +268,5 @@ func TestHTTPDate(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatalf("1.2 s of Date values gave %d distinct seconds: %v", len(seen), seen)
-	}
-}
-
-// TestFastListenerShutdownUnusedConn: a connection that has sent nothing
-// yet (a client's spare) does not hold Shutdown until its head timeout
-// (none here): it is closed as an idle one is.
-func TestFastListenerShutdownUnusedConn(t *testing.T) {
-	tr := newTestRouter(t, Options{}, false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl := tr.FastListener(ln, ServeOptions{Handler: tr.Production(), IdleTimeout: time.Minute})
-	srv := &http.Server{Handler: tr.Production()}
-	go srv.Serve(fl)
-	defer srv.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	waitFor(t, "the connection accepted", func() bool {
-		fl.mu.Lock()
-		defer fl.mu.Unlock()
-		return len(fl.conns) == 1
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := fl.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown with a connection that sent nothing: %v", err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("the unused connection after shutdown: read %d, %v; want EOF", n, err)
 	}
 }
