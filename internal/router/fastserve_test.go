@@ -143,7 +143,11 @@ func TestFastListenerIdleAndClose(t *testing.T) {
 	}
 	var states sync.Map
 	var closed atomic.Int64
-	fl := tr.FastListener(ln, ServeOptions{Handler: tr.Production(), IdleTimeout: time.Minute, ConnState: func(c net.Conn, st http.ConnState) {
+	// A connection the client dialed spare and never used is left to its
+	// head timeout at shutdown (a client does not retry a request on a
+	// connection it never used, so closing one early would fail it):
+	// with none, Shutdown would wait for it forever.
+	fl := tr.FastListener(ln, ServeOptions{Handler: tr.Production(), IdleTimeout: time.Minute, ReadHeaderTimeout: 2 * time.Second, ConnState: func(c net.Conn, st http.ConnState) {
 		states.Store(c, st)
 		if st == http.StateClosed {
 			closed.Add(1)
@@ -268,5 +272,44 @@ func TestHTTPDate(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatalf("1.2 s of Date values gave %d distinct seconds: %v", len(seen), seen)
+	}
+}
+
+// TestFastListenerCloseServesUnusedConn: a connection that has sent
+// nothing yet when the listener closes (a client's spare, at a handoff)
+// is not cut: its request is answered, with Connection: close.
+func TestFastListenerCloseServesUnusedConn(t *testing.T) {
+	tr := newTestRouter(t, Options{}, false)
+	tr.SetBackends(Blue, []string{newServer(t, echoHandler(Blue))}, true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := tr.FastListener(ln, ServeOptions{Handler: tr.Production(), IdleTimeout: time.Minute, ReadHeaderTimeout: 10 * time.Second})
+	srv := &http.Server{Handler: tr.Production()}
+	go srv.Serve(fl)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the connection accepted", func() bool {
+		fl.mu.Lock()
+		defer fl.mu.Unlock()
+		return len(fl.conns) == 1
+	})
+	fl.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the unused connection's request after Close: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Fatalf("status %d, close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
 	}
 }
