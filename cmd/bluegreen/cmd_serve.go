@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluegreen-dev/bluegreen/internal/config"
 	"github.com/bluegreen-dev/bluegreen/internal/daemon"
+	"github.com/bluegreen-dev/bluegreen/internal/gcfloor"
 )
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -39,6 +40,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	defer startGCFloor(e, cfg, log).Stop()
 	// SIGUSR2 replaces this serve by the binary now at its path, with the
 	// same arguments, without a dropped request (docs/operations.md).
 	handoff := make(chan os.Signal, 1)
@@ -70,6 +72,17 @@ func startedFrom() (string, error) {
 		return "", fmt.Errorf("find this binary's path: %w", err)
 	}
 	return abs, nil
+}
+
+// startGCFloor applies runtime.gc_heap_floor, unless GOGC in the
+// environment says how the collector runs (the operator's choice wins).
+func startGCFloor(e *env, cfg *config.Config, log *slog.Logger) *gcfloor.Floor {
+	floor := cfg.Runtime.GCHeapFloor
+	if v := e.getenv("GOGC"); v != "" && floor > 0 {
+		log.Info("GOGC is set: runtime.gc_heap_floor not applied", slog.String("GOGC", v), slog.String("gc_heap_floor", floor.String()))
+		floor = 0
+	}
+	return gcfloor.Start(floor.Bytes())
 }
 
 func envOr(e *env, key, def string) string {

@@ -60,6 +60,8 @@ type Config struct {
 	// Limits bound client connections on the production and preview
 	// listeners.
 	Limits Limits `yaml:"limits"`
+	// Runtime tunes the bluegreen process (its garbage collector).
+	Runtime Runtime `yaml:"runtime"`
 
 	// src knows where each key came from, for errors found after decoding.
 	src *source

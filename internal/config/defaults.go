@@ -15,6 +15,7 @@ func Default() *Config {
 		PreviewListen:  "127.0.0.1:8081",
 		AdminListen:    "127.0.0.1:9090",
 		Limits:         defaultLimits(),
+		Runtime:        Runtime{GCHeapFloor: DefaultGCHeapFloor},
 		State:          ".bluegreen/state.db",
 		AdminTokenFile: ".bluegreen/admin.token",
 		Driver: Driver{

@@ -52,6 +52,7 @@ func TestBadConfigs(t *testing.T) {
 		{"acme", "acme.yaml:8:5: listen_tls.acme: set either listen_tls.cert_file and listen_tls.key_file or listen_tls.acme, not both"},
 		{"acme_domains", "acme_domains.yaml:6:3: listen_tls.acme.domains: required: the DNS names to get a certificate for"},
 		{"limits", "limits.yaml:8:20: limits.max_connections: 4 is too few to serve anyone under load"},
+		{"runtime", "runtime.yaml:8:18: runtime.gc_heap_floor: must be 0 (Go's default pacing) or at least 4MiB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

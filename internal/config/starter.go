@@ -159,4 +159,7 @@ limits:                            # per listener (production, preview), against
   max_connections: 10000           # at the limit a new connection replaces the oldest one without a whole request; 0: no limit
   read_header_timeout: 10s         # time a client has to send a request's headers
   idle_timeout: 2m                 # time a keep-alive connection may wait for its next request
+
+runtime:                           # the bluegreen process itself
+  gc_heap_floor: 64MiB             # Go's garbage collector waits until the heap is this big (CPU for memory); 0: Go's default; GOGC set wins
 `

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	v.migrations()
 	v.notify()
 	v.limits()
+	v.runtimeSection()
 	if len(v.errs) == 0 {
 		return nil
 	}

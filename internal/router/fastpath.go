@@ -374,7 +374,7 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 // readResponse reads the response head and sets up its body reader.
 func (fc *fastConn) readResponse(req *http.Request) (*http.Response, error) {
 	for {
-		head, err := fc.readHead()
+		head, err := fc.readHead(respHeaderMap(req))
 		if err != nil {
 			return nil, err
 		}
@@ -425,14 +425,15 @@ func statusLine(code int) string {
 func textprotoHeader(h http.Header) map[string][]string { return h }
 
 // readHead reads one response head from the connection.
-func (fc *fastConn) readHead() (responseHead, error) {
+// into, when not nil, is the map the header goes into (parseResponseHead).
+func (fc *fastConn) readHead(into http.Header) (responseHead, error) {
 	for n := fc.br.Buffered(); ; {
 		if n == 0 {
 			n = 1
 		}
 		buf, perr := fc.br.Peek(n)
 		if len(buf) > 0 {
-			head, used, err := parseResponseHead(buf)
+			head, used, err := parseResponseHead(buf, into)
 			if err == nil {
 				fc.br.Discard(used)
 				return head, nil

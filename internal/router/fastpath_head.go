@@ -32,7 +32,9 @@ type responseHead struct {
 // maxResponseHead. Header names are canonicalised as net/http does, so
 // that the fast path and ReverseProxy hand the client the same names;
 // obsolete line folding is refused (RFC 9112 §5.2 lets a proxy reject it).
-func parseResponseHead(buf []byte) (responseHead, int, error) {
+// The header goes into into, cleared first, when it is not nil (a map the
+// client-side fast path reuses: headerMaps), else into a new map.
+func parseResponseHead(buf []byte, into http.Header) (responseHead, int, error) {
 	var h responseHead
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -53,7 +55,12 @@ func parseResponseHead(buf []byte) (responseHead, int, error) {
 	// allocations (and the map), not two per line.
 	text := string(rest)
 	n := strings.Count(text, "\r\n") + 1
-	h.header = make(http.Header, n)
+	if into != nil {
+		clear(into)
+		h.header = into
+	} else {
+		h.header = make(http.Header, n)
+	}
 	vals := make([]string, 0, n)
 	for len(text) > 0 {
 		var l string

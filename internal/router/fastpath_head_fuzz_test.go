@@ -16,7 +16,7 @@ func FuzzParseResponseHead(f *testing.F) {
 	f.Add([]byte("HTTP/1.0 304\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 200 OK\r\n folded\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		h, n, err := parseResponseHead(in)
+		h, n, err := parseResponseHead(in, nil)
 		if err != nil {
 			return
 		}

@@ -17,7 +17,7 @@ import (
 // per-request trace, flush timer and copy machinery. The conformance test
 // holds the two to the same bytes.
 func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
-	out := cloneOutbound(in)
+	out := cloneOutbound(in, w.dc.maps.out())
 	out.Body = nil
 	out.Close = false
 	out.RequestURI = ""
@@ -26,8 +26,9 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 		out.Header["User-Agent"] = noUserAgent
 	}
 	if ri := infoOf(in.Context()); ri != nil {
-		ri.direct = w // 1xx interim responses (interim)
+		ri.direct = w // 1xx interim responses (interim), the response's header map
 	}
+	w.dc.maps.proxied = true
 	res, err := s.proxy.Transport.RoundTrip(out)
 	if err != nil {
 		r.errorHandler(s)(w, out, err)
@@ -81,13 +82,17 @@ func (r *Router) proxyDirect(w *directWriter, in *http.Request, s *slotState) {
 // the request and its URL are copied, the header map is new with room for
 // the X-Forwarded-* the rewrite adds, and its value slices are in's,
 // capped so that an append copies (what the rewrite changes it replaces or
-// deletes, never edits in place).
-func cloneOutbound(in *http.Request) *http.Request {
+// deletes, never edits in place). The header map is into when it is not
+// nil (empty: headerMaps), else a new one.
+func cloneOutbound(in *http.Request, into http.Header) *http.Request {
 	out := new(http.Request)
 	*out = *in
 	u := *in.URL
 	out.URL = &u
-	h := make(http.Header, len(in.Header)+4)
+	h := into
+	if h == nil {
+		h = make(http.Header, len(in.Header)+4)
+	}
 	for k, vv := range in.Header {
 		if !hopByHop(k) && !forwardedHeader(k) {
 			h[k] = vv[:len(vv):len(vv)]

@@ -228,6 +228,96 @@ type directConn struct {
 	readErr error
 	// rd is the connection's read deadline (the serving goroutine's).
 	rd readDeadline
+	// maps are the header maps of the request being served.
+	maps headerMaps
+}
+
+// headerMaps are the header maps of a request the client-side fast path
+// serves: the request's, the outbound request's and the response's (the
+// last two only when proxyDirect proxies it). They come from a pool and go
+// back to it cleared when the response is finished, when proxyDirect
+// proxied the request: nothing holds them then (its exchange is done on
+// the serving goroutine, and http.Transport clones a request's header
+// before it writes it on another). A request served otherwise
+// (ReverseProxy, a handler of its own) keeps its own map: it is left to the
+// collector.
+type headerMaps struct {
+	set     *headerMapSet
+	proxied bool
+}
+
+type headerMapSet struct{ in, out, resp http.Header }
+
+var headerMapPool = sync.Pool{New: func() any { return new(headerMapSet) }}
+
+// maxPooledHeader is the most names a map may hold to go back to the pool:
+// clear costs a map's size, and a rare large head should not make every
+// request pay for it.
+const maxPooledHeader = 16
+
+// ensure returns the set, taken from the pool when there is none.
+func (hm *headerMaps) ensure() *headerMapSet {
+	if hm.set == nil {
+		hm.set = headerMapPool.Get().(*headerMapSet)
+	}
+	return hm.set
+}
+
+// mapAt returns the map at m, made when there is none, emptied when it
+// holds anything (release empties them; a head parsed twice without one,
+// as tests do, must not see the last one's names).
+func mapAt(m *http.Header) http.Header {
+	if *m == nil {
+		*m = make(http.Header, 8)
+	} else if len(*m) > 0 {
+		clear(*m)
+	}
+	return *m
+}
+
+// in and out are the request's and the outbound request's maps.
+func (hm *headerMaps) in() http.Header  { return mapAt(&hm.ensure().in) }
+func (hm *headerMaps) out() http.Header { return mapAt(&hm.ensure().out) }
+
+// resp is the response's map when proxyDirect proxies the request, else
+// nil.
+func (hm *headerMaps) resp() http.Header {
+	if !hm.proxied || hm.set == nil {
+		return nil
+	}
+	return mapAt(&hm.set.resp)
+}
+
+// release ends the request: the set goes back to the pool, without the
+// request's map when proxyDirect did not proxy it, and without a map that
+// grew large.
+func (hm *headerMaps) release() {
+	s := hm.set
+	if s == nil {
+		return
+	}
+	if !hm.proxied {
+		s.in = nil
+	}
+	for _, m := range []*http.Header{&s.in, &s.out, &s.resp} {
+		if len(*m) > maxPooledHeader {
+			*m = nil
+		} else if *m != nil {
+			clear(*m)
+		}
+	}
+	*hm = headerMaps{}
+	headerMapPool.Put(s)
+}
+
+// respHeaderMap is the map the response head to req goes into: the
+// client-side fast path's pooled one when proxyDirect proxies req, else
+// nil (a new map).
+func respHeaderMap(req *http.Request) http.Header {
+	if ri := infoOf(req.Context()); ri != nil && ri.direct != nil {
+		return ri.direct.dc.maps.resp()
+	}
+	return nil
 }
 
 // readDeadline keeps a connection's read deadline as last set, so that a
@@ -484,6 +574,7 @@ func (dc *directConn) serve() {
 		}
 		req, ok := dc.parse(head)
 		if !ok {
+			dc.maps.release()
 			dc.handOff()
 			return
 		}
@@ -580,7 +671,7 @@ func (dc *directConn) parse(head []byte) (*http.Request, bool) {
 		return nil, false
 	}
 	n := strings.Count(text, "\r\n") + 1
-	h := make(http.Header, n)
+	h := dc.maps.in()
 	vals := make([]string, 0, n)
 	for len(text) > 0 {
 		var l string
@@ -759,6 +850,7 @@ func (dc *directConn) serveRequest(req *http.Request) (keep bool) {
 	defer func() {
 		bufs.bw.Reset(nil)
 		writerPool.Put(bufs)
+		dc.maps.release()
 	}()
 	dc.fl.r.direct.Add(1)
 	if !dc.runHandler(w, req) {

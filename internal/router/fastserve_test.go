@@ -313,3 +313,73 @@ func TestFastListenerCloseServesUnusedConn(t *testing.T) {
 		t.Fatalf("status %d, close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
 	}
 }
+
+// The header maps the fast path reuses (headerMaps) carry nothing from one
+// request to the next: on one keep-alive connection, a request's headers
+// and its response's reach neither the next request nor its response,
+// whether the exchanges alternate between a head with many names and one
+// with none.
+func TestFastListenerHeaderMapsCarryNothing(t *testing.T) {
+	backend := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var names []string
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-Req-") {
+				names = append(names, k)
+			}
+		}
+		w.Header().Set("X-Saw", fmt.Sprint(len(names)))
+		if v := r.Header.Get("X-Want-Resp"); v != "" {
+			for i := range 20 { // past maxPooledHeader: the map is dropped
+				w.Header().Set(fmt.Sprintf("X-Resp-%d", i), v)
+			}
+		}
+	}))
+	tr := newTestRouter(t, Options{}, false)
+	tr.SetBackends(Blue, []string{backend}, true)
+	addr := serveDirect(t, tr.Router, tr.Production())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range 40 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "GET /%d HTTP/1.1\r\nHost: x\r\n", i)
+		many := i%2 == 0
+		n := 0
+		if many {
+			n = 3 + i%25 // some past maxPooledHeader
+			for j := range n {
+				fmt.Fprintf(&b, "X-Req-%d: v\r\n", j)
+			}
+			b.WriteString("X-Want-Resp: yes\r\n")
+		}
+		b.WriteString("\r\n")
+		if _, err := io.WriteString(c, b.String()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Saw"); got != fmt.Sprint(n) {
+			t.Fatalf("request %d: the instance saw %s X-Req- headers, want %d", i, got, n)
+		}
+		resps := 0
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "X-Resp-") {
+				resps++
+			}
+		}
+		if want := map[bool]int{true: 20, false: 0}[many]; resps != want {
+			t.Fatalf("request %d: %d X-Resp- headers in the answer, want %d", i, resps, want)
+		}
+	}
+	if got := tr.direct.Load(); got < 40 {
+		t.Fatalf("%d requests on the fast path, want 40", got)
+	}
+}
