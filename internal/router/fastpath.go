@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,86 @@ type fastConn struct {
 	bw   *bufio.Writer
 	used time.Duration // monoNow() when it was last put back idle
 	rd   readDeadline
+	// sink is what bw writes to (exchangeWriter).
+	sink exchangeWriter
+}
+
+// newFastConn makes the fastConn of a connection dialed to addr.
+func (t *fastTransport) newFastConn(addr string, c net.Conn) *fastConn {
+	fc := &fastConn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	fc.sink = exchangeWriter{c: c, rc: rawConnOf(c)}
+	fc.sink.fn = fc.sink.writeThenWait
+	fc.bw = bufio.NewWriterSize(&fc.sink, 16<<10)
+	return fc
+}
+
+// exchangeWriter writes a request to the instance. Its last write (await
+// set) is done inside a wait for the connection to become readable, so
+// that the response is read when it is there: a read right after the write
+// would find nothing yet, fail with EAGAIN and wait anyway, a system call
+// and a trip through Go's poller for nothing (seen for half the requests).
+// The wait is armed before the write, so a response however quick is not
+// missed.
+type exchangeWriter struct {
+	c     net.Conn
+	rc    syscall.RawConn // nil when c has none: plain writes
+	await bool
+	fn    func(uintptr) bool // writeThenWait, bound once
+	// The write in progress inside fn: p from n on; err its failure.
+	p   []byte
+	n   int
+	err error
+}
+
+func (w *exchangeWriter) Write(p []byte) (int, error) {
+	if !w.await || w.rc == nil {
+		return w.c.Write(p)
+	}
+	w.await = false
+	w.p, w.n, w.err = p, 0, nil
+	// An error here is the wait's (the response-header deadline, a
+	// cancellation), or the deadline past before anything was written:
+	// the write below, or the read that follows, reports it.
+	_ = w.rc.Read(w.fn)
+	n, err := w.n, w.err
+	w.p = nil
+	if err != nil {
+		return n, err
+	}
+	if n < len(p) {
+		// The socket took part of it (its buffer is full), or none:
+		// the rest as any write.
+		m, err := w.c.Write(p[n:])
+		return n + m, err
+	}
+	return n, nil
+}
+
+// writeThenWait is the RawConn read callback: the first call writes w.p
+// and asks to wait for readability (false); the next says the connection
+// is readable. A write the socket cannot take whole now ends the wait at
+// once (Write sends the rest).
+func (w *exchangeWriter) writeThenWait(fd uintptr) bool {
+	if w.p == nil {
+		return true
+	}
+	for w.n < len(w.p) {
+		m, err := syscall.Write(int(fd), w.p[w.n:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			w.p = nil
+			return true
+		case err != nil:
+			w.err = err
+			w.p = nil
+			return true
+		}
+		w.n += m
+	}
+	w.p = nil
+	return false
 }
 
 // fastEligible reports whether req can take the fast path.
@@ -151,7 +232,7 @@ func (t *fastTransport) get(ctx context.Context, addr string, pooled bool) (*fas
 	if err != nil {
 		return nil, false, err
 	}
-	return &fastConn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}, false, nil
+	return t.newFastConn(addr, c), false, nil
 }
 
 // put returns fc to the idle pool, or closes it when the pool is full.
@@ -239,9 +320,6 @@ func (fc *fastConn) roundTrip(req *http.Request, reused bool) (*http.Response, b
 	}
 	if err := fc.writeRequest(req); err != nil {
 		return fail(err, true)
-	}
-	if d := fc.t.headerTimeout; d > 0 {
-		fc.rd.set(fc.c, d)
 	}
 	resp, err := fc.readResponse(req)
 	if err != nil {
@@ -368,7 +446,16 @@ func (fc *fastConn) writeRequest(req *http.Request) error {
 			return fmt.Errorf("http: ContentLength=%d with Body length %d", req.ContentLength, n)
 		}
 	}
-	return bw.Flush()
+	// The last write waits for the response (exchangeWriter), under the
+	// response-header timeout from now; not when bytes the instance sent
+	// are buffered already (the head may be among them).
+	if d := fc.t.headerTimeout; d > 0 {
+		fc.rd.set(fc.c, d)
+	}
+	fc.sink.await = fc.br.Buffered() == 0
+	err := bw.Flush()
+	fc.sink.await = false
+	return err
 }
 
 // readResponse reads the response head and sets up its body reader.
