@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,11 +76,16 @@ type fastConn struct {
 
 // newFastConn makes the fastConn of a connection dialed to addr.
 func (t *fastTransport) newFastConn(addr string, c net.Conn) *fastConn {
-	fc := &fastConn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10)}
-	fc.sink = exchangeWriter{c: c, rc: rawConnOf(c)}
-	fc.sink.fn = fc.sink.writeThenWait
+	fc := &fastConn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(newRawReader(c), 16<<10)}
+	fc.sink.init(c)
 	fc.bw = bufio.NewWriterSize(&fc.sink, 16<<10)
 	return fc
+}
+
+// init sets w up to write to c.
+func (w *exchangeWriter) init(c net.Conn) {
+	*w = exchangeWriter{c: c, rc: rawConnOf(c), plain: newRawWriter(c)}
+	w.fn = w.writeThenWait
 }
 
 // exchangeWriter writes a request to the instance. Its last write (await
@@ -92,6 +98,7 @@ func (t *fastTransport) newFastConn(addr string, c net.Conn) *fastConn {
 type exchangeWriter struct {
 	c     net.Conn
 	rc    syscall.RawConn // nil when c has none: plain writes
+	plain *rawWriter      // the other writes
 	await bool
 	fn    func(uintptr) bool // writeThenWait, bound once
 	// The write in progress inside fn: p from n on; err its failure.
@@ -102,7 +109,7 @@ type exchangeWriter struct {
 
 func (w *exchangeWriter) Write(p []byte) (int, error) {
 	if !w.await || w.rc == nil {
-		return w.c.Write(p)
+		return w.plain.Write(p)
 	}
 	w.await = false
 	w.p, w.n, w.err = p, 0, nil
@@ -118,7 +125,7 @@ func (w *exchangeWriter) Write(p []byte) (int, error) {
 	if n < len(p) {
 		// The socket took part of it (its buffer is full), or none:
 		// the rest as any write.
-		m, err := w.c.Write(p[n:])
+		m, err := w.plain.Write(p[n:])
 		return n + m, err
 	}
 	return n, nil
@@ -133,19 +140,20 @@ func (w *exchangeWriter) writeThenWait(fd uintptr) bool {
 		return true
 	}
 	for w.n < len(w.p) {
-		m, err := syscall.Write(int(fd), w.p[w.n:])
-		switch {
-		case err == syscall.EINTR:
+		m, errno := rawWrite(int(fd), w.p[w.n:])
+		switch errno {
+		case 0:
+			w.n += m
 			continue
-		case err == syscall.EAGAIN:
-			w.p = nil
-			return true
-		case err != nil:
-			w.err = err
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
 			w.p = nil
 			return true
 		}
-		w.n += m
+		w.err = &net.OpError{Op: "write", Net: "tcp", Source: w.c.LocalAddr(), Addr: w.c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+		w.p = nil
+		return true
 	}
 	w.p = nil
 	return false

@@ -96,8 +96,8 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 func TestExchangeWriter(t *testing.T) {
 	t.Run("waits for the answer", func(t *testing.T) {
 		c, s := tcpPair(t)
-		w := exchangeWriter{c: c, rc: rawConnOf(c)}
-		w.fn = w.writeThenWait
+		var w exchangeWriter
+		w.init(c)
 		go func() {
 			buf := make([]byte, 5)
 			if _, err := io.ReadFull(s, buf); err == nil && string(buf) == "hello" {
@@ -120,8 +120,8 @@ func TestExchangeWriter(t *testing.T) {
 	t.Run("larger than the socket buffer", func(t *testing.T) {
 		c, s := tcpPair(t)
 		c.(*net.TCPConn).SetWriteBuffer(4096)
-		w := exchangeWriter{c: c, rc: rawConnOf(c)}
-		w.fn = w.writeThenWait
+		var w exchangeWriter
+		w.init(c)
 		payload := []byte(strings.Repeat("0123456789abcdef", 1<<15)) // 512 KiB, past what loopback buffers take at once
 		got := make(chan []byte, 1)
 		go func() {
@@ -142,8 +142,8 @@ func TestExchangeWriter(t *testing.T) {
 	})
 	t.Run("no answer: the read deadline ends the wait", func(t *testing.T) {
 		c, s := tcpPair(t)
-		w := exchangeWriter{c: c, rc: rawConnOf(c)}
-		w.fn = w.writeThenWait
+		var w exchangeWriter
+		w.init(c)
 		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		w.await = true
 		if n, err := w.Write([]byte("ping")); n != 4 || err != nil {
@@ -160,8 +160,8 @@ func TestExchangeWriter(t *testing.T) {
 	})
 	t.Run("deadline past before the write", func(t *testing.T) {
 		c, _ := tcpPair(t)
-		w := exchangeWriter{c: c, rc: rawConnOf(c)}
-		w.fn = w.writeThenWait
+		var w exchangeWriter
+		w.init(c)
 		c.SetDeadline(time.Unix(1, 0)) // a cancellation
 		w.await = true
 		if _, err := w.Write([]byte("ping")); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -171,8 +171,8 @@ func TestExchangeWriter(t *testing.T) {
 	t.Run("peer closed", func(t *testing.T) {
 		c, s := tcpPair(t)
 		s.Close()
-		w := exchangeWriter{c: c, rc: rawConnOf(c)}
-		w.fn = w.writeThenWait
+		var w exchangeWriter
+		w.init(c)
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		w.await = true
 		_, werr := w.Write([]byte("ping"))

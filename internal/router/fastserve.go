@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,6 +232,8 @@ type directConn struct {
 	rd readDeadline
 	// maps are the header maps of the request being served.
 	maps headerMaps
+	// wr writes to the client (rawio.go).
+	wr io.Writer
 }
 
 // headerMaps are the header maps of a request the client-side fast path
@@ -386,6 +390,9 @@ type netConner interface{ NetConn() net.Conn }
 
 func rawConnOf(c net.Conn) syscall.RawConn {
 	for range 4 {
+		if _, ok := c.(*tls.Conn); ok {
+			return nil // its bytes are not the socket's
+		}
 		if rc, ok := c.(rawConner); ok {
 			if r, err := rc.SyscallConn(); err == nil {
 				return r
@@ -443,16 +450,22 @@ func (dc *directConn) buffered() []byte {
 // read, so a connection waiting for its next request holds none.
 func (dc *directConn) readInto(fd uintptr) bool {
 	rb := readerPool.Get().(*readBuf)
-	n, err := syscall.Read(int(fd), rb.b[:])
-	if err == syscall.EAGAIN || err == syscall.EINTR {
+	n, errno := rawRead(int(fd), rb.b[:])
+	for errno == syscall.EINTR {
+		n, errno = rawRead(int(fd), rb.b[:])
+	}
+	if errno == syscall.EAGAIN {
 		readerPool.Put(rb)
 		return false
 	}
-	dc.rb, dc.r, dc.w = rb, 0, max(n, 0)
+	if errno != 0 {
+		n = 0
+	}
+	dc.rb, dc.r, dc.w = rb, 0, n
 	dc.holding.Store(true)
 	switch {
-	case err != nil:
-		dc.readErr = err
+	case errno != 0:
+		dc.readErr = &net.OpError{Op: "read", Net: "tcp", Source: dc.c.LocalAddr(), Addr: dc.c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
 	case n == 0:
 		dc.readErr = io.EOF
 	default:
@@ -533,6 +546,10 @@ func (dc *directConn) waitRequest(d time.Duration) error {
 func (dc *directConn) serve() {
 	dc.rc = rawConnOf(dc.c)
 	dc.readFn = dc.readInto
+	dc.wr = dc.c
+	if dc.rc != nil {
+		dc.wr = newRawWriter(dc.c)
+	}
 	dc.state(http.StateNew)
 	opts := &dc.fl.opts
 	first := true
@@ -841,7 +858,7 @@ const maxPostHandlerRead = 256 << 10
 // says the connection must close.
 func (dc *directConn) serveRequest(req *http.Request) (keep bool) {
 	bufs := writerPool.Get().(*directBufs)
-	bufs.bw.Reset(dc.c)
+	bufs.bw.Reset(dc.wr)
 	w := &directWriter{dc: dc, req: req, bufs: bufs, cl: -1}
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {
 		_, te := req.Header["Te"]
