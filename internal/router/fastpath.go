@@ -139,24 +139,16 @@ func (w *exchangeWriter) writeThenWait(fd uintptr) bool {
 	if w.p == nil {
 		return true
 	}
-	for w.n < len(w.p) {
-		m, errno := rawWrite(int(fd), w.p[w.n:])
-		switch errno {
-		case 0:
-			w.n += m
-			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			w.p = nil
-			return true
-		}
-		w.err = &net.OpError{Op: "write", Net: "tcp", Source: w.c.LocalAddr(), Addr: w.c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
-		w.p = nil
-		return true
-	}
+	errno := writeSome(fd, w.p, &w.n)
 	w.p = nil
-	return false
+	switch errno {
+	case 0:
+		return false
+	case syscall.EAGAIN:
+	default:
+		w.err = &net.OpError{Op: "write", Net: "tcp", Source: w.c.LocalAddr(), Addr: w.c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+	}
+	return true
 }
 
 // fastEligible reports whether req can take the fast path.

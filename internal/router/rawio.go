@@ -104,19 +104,28 @@ func (w *rawWriter) Write(p []byte) (int, error) {
 }
 
 func (w *rawWriter) write(fd uintptr) bool {
-	for w.n < len(w.p) {
-		m, errno := rawWrite(int(fd), w.p[w.n:])
-		switch errno {
-		case 0:
-			w.n += m
-			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false // the poller waits until the socket takes more
-		}
+	switch errno := writeSome(fd, w.p, &w.n); errno {
+	case 0:
+	case syscall.EAGAIN:
+		return false // the poller waits until the socket takes more
+	default:
 		w.err = os.NewSyscallError("write", errno)
-		return true
 	}
 	return true
+}
+
+// writeSome writes p from *n on, moving *n, until all of it is written,
+// the socket takes no more (EAGAIN) or the write fails.
+func writeSome(fd uintptr, p []byte, n *int) syscall.Errno {
+	for *n < len(p) {
+		m, errno := rawWrite(int(fd), p[*n:])
+		switch errno {
+		case 0:
+			*n += m
+		case syscall.EINTR:
+		default:
+			return errno
+		}
+	}
+	return 0
 }
