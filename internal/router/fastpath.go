@@ -146,7 +146,7 @@ func (w *exchangeWriter) writeThenWait(fd uintptr) bool {
 		return false
 	case syscall.EAGAIN:
 	default:
-		w.err = &net.OpError{Op: "write", Net: "tcp", Source: w.c.LocalAddr(), Addr: w.c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+		w.err = sockError("write", w.c, os.NewSyscallError("write", errno))
 	}
 	return true
 }

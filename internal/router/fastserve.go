@@ -465,7 +465,7 @@ func (dc *directConn) readInto(fd uintptr) bool {
 	dc.holding.Store(true)
 	switch {
 	case errno != 0:
-		dc.readErr = &net.OpError{Op: "read", Net: "tcp", Source: dc.c.LocalAddr(), Addr: dc.c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		dc.readErr = sockError("read", dc.c, os.NewSyscallError("read", errno))
 	case n == 0:
 		dc.readErr = io.EOF
 	default:

@@ -14,6 +14,12 @@ import (
 // without telling the scheduler where the platform allows, see
 // rawio_linux.go).
 
+// sockError is err of a read or write (op) on c, in the shape c's own Read
+// and Write give it.
+func sockError(op string, c net.Conn, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
 // rawReader reads c through its RawConn (c's own Read when it has none).
 type rawReader struct {
 	c  net.Conn
@@ -43,7 +49,7 @@ func (r *rawReader) Read(p []byte) (int, error) {
 	}
 	r.p, r.err = nil, nil
 	if err != nil && err != io.EOF {
-		err = &net.OpError{Op: "read", Net: "tcp", Source: r.c.LocalAddr(), Addr: r.c.RemoteAddr(), Err: err}
+		err = sockError("read", r.c, err)
 	}
 	return n, err
 }
@@ -98,7 +104,7 @@ func (w *rawWriter) Write(p []byte) (int, error) {
 	}
 	w.p, w.err = nil, nil
 	if err != nil {
-		err = &net.OpError{Op: "write", Net: "tcp", Source: w.c.LocalAddr(), Addr: w.c.RemoteAddr(), Err: err}
+		err = sockError("write", w.c, err)
 	}
 	return n, err
 }
