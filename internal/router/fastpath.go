@@ -84,8 +84,9 @@ func (t *fastTransport) newFastConn(addr string, c net.Conn) *fastConn {
 
 // init sets w up to write to c.
 func (w *exchangeWriter) init(c net.Conn) {
-	*w = exchangeWriter{c: c, rc: rawConnOf(c), plain: newRawWriter(c)}
-	w.fn = w.writeThenWait
+	*w = exchangeWriter{rawWriter: rawWriter{c: c, rc: rawConnOf(c)}}
+	w.fn = w.write
+	w.waitFn = w.writeThenWait
 }
 
 // exchangeWriter writes a request to the instance. Its last write (await
@@ -95,37 +96,33 @@ func (w *exchangeWriter) init(c net.Conn) {
 // and a trip through Go's poller for nothing (seen for half the requests).
 // The wait is armed before the write, so a response however quick is not
 // missed.
+// The other writes are rawWriter's (its p, n and err also hold the
+// waiting write in progress).
 type exchangeWriter struct {
-	c     net.Conn
-	rc    syscall.RawConn // nil when c has none: plain writes
-	plain *rawWriter      // the other writes
-	await bool
-	fn    func(uintptr) bool // writeThenWait, bound once
-	// The write in progress inside fn: p from n on; err its failure.
-	p   []byte
-	n   int
-	err error
+	rawWriter
+	await  bool
+	waitFn func(uintptr) bool // writeThenWait, bound once
 }
 
 func (w *exchangeWriter) Write(p []byte) (int, error) {
 	if !w.await || w.rc == nil {
-		return w.plain.Write(p)
+		return w.rawWriter.Write(p)
 	}
 	w.await = false
 	w.p, w.n, w.err = p, 0, nil
 	// An error here is the wait's (the response-header deadline, a
 	// cancellation), or the deadline past before anything was written:
 	// the write below, or the read that follows, reports it.
-	_ = w.rc.Read(w.fn)
+	_ = w.rc.Read(w.waitFn)
 	n, err := w.n, w.err
-	w.p = nil
+	w.p, w.err = nil, nil
 	if err != nil {
 		return n, err
 	}
 	if n < len(p) {
 		// The socket took part of it (its buffer is full), or none:
 		// the rest as any write.
-		m, err := w.plain.Write(p[n:])
+		m, err := w.rawWriter.Write(p[n:])
 		return n + m, err
 	}
 	return n, nil

@@ -451,9 +451,6 @@ func (dc *directConn) buffered() []byte {
 func (dc *directConn) readInto(fd uintptr) bool {
 	rb := readerPool.Get().(*readBuf)
 	n, errno := rawRead(int(fd), rb.b[:])
-	for errno == syscall.EINTR {
-		n, errno = rawRead(int(fd), rb.b[:])
-	}
 	if errno == syscall.EAGAIN {
 		readerPool.Put(rb)
 		return false

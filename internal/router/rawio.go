@@ -55,23 +55,19 @@ func (r *rawReader) Read(p []byte) (int, error) {
 }
 
 func (r *rawReader) read(fd uintptr) bool {
-	for {
-		n, errno := rawRead(int(fd), r.p)
-		switch errno {
-		case 0:
-			r.n = n
-			if n == 0 {
-				r.err = io.EOF
-			}
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
+	n, errno := rawRead(int(fd), r.p)
+	switch errno {
+	case 0:
+		r.n = n
+		if n == 0 {
+			r.err = io.EOF
 		}
+	case syscall.EAGAIN:
+		return false
+	default:
 		r.err = os.NewSyscallError("read", errno)
-		return true
 	}
+	return true
 }
 
 // rawWriter writes c through its RawConn (c's own Write when it has
@@ -125,13 +121,10 @@ func (w *rawWriter) write(fd uintptr) bool {
 func writeSome(fd uintptr, p []byte, n *int) syscall.Errno {
 	for *n < len(p) {
 		m, errno := rawWrite(int(fd), p[*n:])
-		switch errno {
-		case 0:
-			*n += m
-		case syscall.EINTR:
-		default:
+		if errno != 0 {
 			return errno
 		}
+		*n += m
 	}
 	return 0
 }

@@ -13,18 +13,19 @@ import (
 // of one (the load generator, the instance: every process here shares two
 // cores), sysmon hands the P to another thread, which costs a wake-up,
 // and keeps sysmon itself waking every 20 µs. Measured in bench/README.md.
-func rawRead(fd int, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	return int(n), errno
-}
+// A call a signal interrupts (EINTR) is made again.
+func rawRead(fd int, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_READ, fd, p) }
 
-func rawWrite(fd int, p []byte) (int, syscall.Errno) {
+func rawWrite(fd int, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_WRITE, fd, p) }
+
+func rawCall(trap uintptr, fd int, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	return int(n), errno
+	for {
+		n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if errno != syscall.EINTR {
+			return int(n), errno
+		}
+	}
 }

@@ -8,18 +8,24 @@ import (
 )
 
 // rawRead and rawWrite are syscall.Read and syscall.Write where the
-// RawSyscall form is not used (see rawio_linux.go).
-func rawRead(fd int, p []byte) (int, syscall.Errno) { return errnoOf(syscall.Read(fd, p)) }
+// RawSyscall form is not used (see rawio_linux.go); a call a signal
+// interrupts (EINTR) is made again.
+func rawRead(fd int, p []byte) (int, syscall.Errno) { return retried(syscall.Read, fd, p) }
 
-func rawWrite(fd int, p []byte) (int, syscall.Errno) { return errnoOf(syscall.Write(fd, p)) }
+func rawWrite(fd int, p []byte) (int, syscall.Errno) { return retried(syscall.Write, fd, p) }
 
-func errnoOf(n int, err error) (int, syscall.Errno) {
-	if err == nil {
-		return n, 0
+func retried(call func(int, []byte) (int, error), fd int, p []byte) (int, syscall.Errno) {
+	for {
+		n, err := call(fd, p)
+		if err == nil {
+			return n, 0
+		}
+		var errno syscall.Errno
+		if !errors.As(err, &errno) {
+			return 0, syscall.EIO
+		}
+		if errno != syscall.EINTR {
+			return 0, errno
+		}
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return 0, errno
-	}
-	return 0, syscall.EIO
 }
